@@ -1,0 +1,1 @@
+"""Wire types: the Config and Report documents, and the Go duration format they use. No I/O."""

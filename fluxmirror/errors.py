@@ -1,0 +1,52 @@
+"""The exception tree every layer raises; the CLI turns it into `✗ <message>` and an exit code.
+
+FluxMirrorError            one-line message meant for the user; exit code 1
+├── UsageError             a flag or argument has a bad value
+├── ConfigError            the config cannot be read, parsed, validated or confined
+├── KeygenError            `keygen` could not write the key pair
+└── NotImplementedYetError the command exists but is not built yet
+
+Messages never carry secrets: whoever raises one is responsible for leaving credentials out.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "FluxMirrorError",
+    "KeygenError",
+    "NotImplementedYetError",
+    "UsageError",
+]
+
+
+class FluxMirrorError(Exception):
+    """An error the user can act on, worded as the single line the CLI prints."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(FluxMirrorError):
+    """A command-line flag or argument is invalid."""
+
+
+class ConfigError(FluxMirrorError):
+    """The config failed to load: open, substitute, parse, validate or confine."""
+
+
+class KeygenError(FluxMirrorError):
+    """The key pair could not be written."""
+
+
+class NotImplementedYetError(FluxMirrorError):
+    """A documented command that this build does not implement yet."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(f"{command}: not implemented yet in fluxmirror")
