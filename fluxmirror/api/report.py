@@ -71,14 +71,14 @@ class Verification(_Struct):
     provider: Annotated[str, _doc("Verification provider, e.g. cosign.")]
     issuer: Annotated[str, _doc("OIDC issuer of the signing certificate.")] = ""
     identity: Annotated[str, _doc("Subject alternative name of the signing certificate.")] = ""
-    integratedTime: Annotated[str, _doc("Earliest transparency-log time, RFC 3339 UTC.")] = ""  # noqa: N815
+    integratedTime: Annotated[str, _doc("Earliest transparency-log time, RFC 3339 UTC.")] = ""
     age: Annotated[str, _doc("Signature age (Go duration), on a signature-too-new skip.")] = ""
-    minAge: Annotated[str, _doc("Configured verify.minAge (Go duration), on a signature-too-new skip.")] = ""  # noqa: N815
+    minAge: Annotated[str, _doc("Configured verify.minAge (Go duration), on a signature-too-new skip.")] = ""
 
 
 class ReferrerResult(_Struct):
     digest: Annotated[str, _doc("Referrer manifest digest.")]
-    artifactType: Annotated[str, _doc("The referrer's artifactType, when set.")] = ""  # noqa: N815
+    artifactType: Annotated[str, _doc("The referrer's artifactType, when set.")] = ""
     status: Annotated[str, _doc("Outcome.", enum=Status.ALL)] = ""
     reason: Annotated[str, _doc("Why it was skipped.", enum=Reason.ALL)] = ""
 
@@ -89,7 +89,7 @@ class TagResult(_Struct):
     digest: Annotated[str, _doc("Source digest, when resolved.")] = ""
     reason: Annotated[str, _doc("Why it was skipped.", enum=Reason.ALL)] = ""
     error: Annotated[str, _doc("Error message of a failed row.")] = ""
-    referrers: list[ReferrerResult] = []  # noqa: RUF012 - msgspec copies defaults
+    referrers: list[ReferrerResult] = []
     verification: Verification | None = None
 
 
@@ -107,22 +107,22 @@ class Summary(_Struct):
     overwritten: int
     skipped: int
     drifted: int
-    wouldCopy: int  # noqa: N815
-    wouldOverwrite: int  # noqa: N815
+    wouldCopy: int
+    wouldOverwrite: int
     failed: int
-    exitCode: Annotated[int, _doc("Semantic exit code: 0 clean, 1 failures, 2 drift.")]  # noqa: N815
+    exitCode: Annotated[int, _doc("Semantic exit code: 0 clean, 1 failures, 2 drift.")]
 
 
 class ReportBody(_Struct):
     reporter: Annotated[str, _doc("Producer identity, flux-mirror/<version>.")]
     timestamp: Annotated[str, _doc("End of the run, RFC 3339 UTC.")]
-    durationMs: Annotated[int, _doc("Run wall time in milliseconds.")]  # noqa: N815
+    durationMs: Annotated[int, _doc("Run wall time in milliseconds.")]
     summary: Summary
     results: list[Result]
 
 
 class Report(_Struct, kw_only=True):
-    apiVersion: Annotated[str, _doc("Report API version.", enum=(API_VERSION,))]  # noqa: N815
+    apiVersion: Annotated[str, _doc("Report API version.", enum=(API_VERSION,))]
     kind: Annotated[str, _doc("Report kind.", enum=(KIND,))]
     schema: Annotated[str, _doc("JSON Schema URL (JSON output only).")] = msgspec.field(default="", name="$schema")
     report: ReportBody

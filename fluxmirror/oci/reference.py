@@ -34,9 +34,7 @@ class InvalidReferenceError(ValueError):
 
 def _check(kind: str, element: str, allowed: str, shortest: int, longest: int) -> None:
     if not shortest <= len(element) <= longest:
-        raise InvalidReferenceError(
-            f"{kind} must be between {shortest} and {longest} characters in length: {element}"
-        )
+        raise InvalidReferenceError(f"{kind} must be between {shortest} and {longest} characters in length: {element}")
     if any(char not in allowed for char in element):
         raise InvalidReferenceError(f"{kind} can only contain the characters `{allowed}`: {element}")
 
@@ -112,9 +110,9 @@ def parse_repository(name: str) -> Repository:
 def parse_reference(name: str) -> Reference:
     """Parse `repository[:tag][@digest]`; a reference with neither gets tag `latest`."""
     base, at, digest = name.partition("@")
-    if at:
-        if not _DIGEST.match(digest) or (digest.startswith("sha256:") and not _SHA256.match(digest)):
-            raise InvalidReferenceError(f"invalid digest {digest!r} in reference {name!r}")
+    malformed = not _DIGEST.match(digest) or (digest.startswith("sha256:") and not _SHA256.match(digest))
+    if at and malformed:
+        raise InvalidReferenceError(f"invalid digest {digest!r} in reference {name!r}")
     tag = ""
     colon = base.rfind(":")
     if colon > base.rfind("/"):

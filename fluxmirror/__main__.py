@@ -1,0 +1,7 @@
+"""`python -m fluxmirror`."""
+
+import sys
+
+from fluxmirror.cli import main
+
+sys.exit(main())

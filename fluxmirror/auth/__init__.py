@@ -1,0 +1,1 @@
+"""Registry credentials: signing keys, signed JWTs and the key pairs `keygen` writes."""

@@ -1,0 +1,23 @@
+"""`keygen`: write an Ed25519 JWK key pair for `credential.jwkPath`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fluxmirror.auth.keygen import write_key_pair
+
+__all__ = ["keygen"]
+
+
+def keygen(
+    output_dir: Annotated[
+        str, typer.Option("--output-dir", "-o", help="Directory for pubkey.json and privkey.json.")
+    ] = ".",
+) -> int:
+    """Generate an EdDSA (Ed25519) JSON Web Key pair for JWK-based registry auth."""
+    paths = write_key_pair(output_dir)
+    typer.echo(f"✔ private key set written to: {paths.private}")
+    typer.echo(f"✔ public key set written to: {paths.public}")
+    return 0

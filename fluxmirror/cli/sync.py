@@ -1,0 +1,45 @@
+"""`sync`: mirror the config's artifacts and charts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fluxmirror.cli.options import GlobalOptions, sync_config_source
+from fluxmirror.config import load_config
+from fluxmirror.errors import NotImplementedYetError, UsageError
+
+__all__ = ["OUTPUT_FORMATS", "sync"]
+
+OUTPUT_FORMATS = ("text", "yaml", "json")
+
+
+def sync(
+    ctx: typer.Context,
+    config: Annotated[str | None, typer.Argument(help="Config path, or '-' for stdin.", show_default=False)] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="Output format: text, yaml or json.")] = "text",
+    concurrency: Annotated[int, typer.Option(help="Copy operations in parallel per entry (> 0).")] = 4,
+    retries: Annotated[int, typer.Option(help="Retry attempts per job within --timeout (>= 0).")] = 3,
+    timeout: Annotated[str | None, typer.Option(help="Per-job budget covering all retries.", show_default="5m")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Force overwrite: true on every entry.")] = False,
+    drift_exit_code: Annotated[int, typer.Option(help="Exit code when drift is found without failures.")] = 2,
+    dry_run: Annotated[bool, typer.Option(help="Plan and compare without writing.")] = False,
+    verbose: Annotated[bool, typer.Option(help="Log every operation on stderr.")] = False,
+    no_progress: Annotated[bool, typer.Option(help="Disable the live progress spinner.")] = False,
+    insecure: Annotated[bool, typer.Option(help="Allow plain HTTP and skip TLS verification.")] = False,
+    no_envsubst: Annotated[bool, typer.Option(help="Do not substitute ${VAR} in the config.")] = False,
+) -> int:
+    """Mirror Helm charts and OCI artifacts as the config describes."""
+    options = GlobalOptions.of(ctx)
+    if output not in OUTPUT_FORMATS:
+        raise UsageError(f"unsupported output format '{output}', must be one of: {', '.join(OUTPUT_FORMATS)}")
+    if concurrency <= 0:
+        raise UsageError("--concurrency must be greater than 0")
+    if retries < 0:
+        raise UsageError("--retries must be greater than or equal to 0")
+    options.resolve_timeout(timeout, "5m")
+    if not 0 <= drift_exit_code <= 255:
+        raise UsageError("--drift-exit-code must be between 0 and 255")
+    load_config(sync_config_source(config), require_entries=True, envsubst=options.envsubst(no_envsubst))
+    raise NotImplementedYetError("sync")

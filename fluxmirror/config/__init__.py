@@ -1,0 +1,5 @@
+"""Config loading: read, `${VAR}` substitution, strict decoding, validation and path confinement."""
+
+from fluxmirror.config.load import STDIN, LoadedConfig, load_config, parse_config
+
+__all__ = ["STDIN", "LoadedConfig", "load_config", "parse_config"]

@@ -1,0 +1,267 @@
+"""The command layer: flags, config-source resolution, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fluxmirror import __version__
+from fluxmirror.cli import main
+
+BIN = Path(sys.executable).parent
+VALID = (
+    "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n"
+    "artifacts:\n  - source: ghcr.io/a/b\n    destination: localhost:5000/bb\n"
+    "hosts:\n  - host: localhost:5000\n    credential:\n      value: ${TOKEN}\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLUX_MIRROR_CONFIG", raising=False)
+    monkeypatch.setenv("TOKEN", "t0ken")
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mirror.yaml"
+    path.write_text(VALID, encoding="utf-8")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out, err) == (1, "", f"✗ {message}\n")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["-o", "xml"], "unsupported output format 'xml', must be one of: text, yaml, json"),
+        (["--concurrency", "0"], "--concurrency must be greater than 0"),
+        (["--retries", "-1"], "--retries must be greater than or equal to 0"),
+        (["--timeout", "0s"], "--timeout must be greater than 0"),
+        (["--timeout", "5"], 'invalid argument "5" for "--timeout" flag: time: missing unit in duration "5"'),
+        (["--drift-exit-code", "256"], "--drift-exit-code must be between 0 and 255"),
+        (["--drift-exit-code", "-1"], "--drift-exit-code must be between 0 and 255"),
+    ],
+    ids=[
+        "output",
+        "concurrency",
+        "retries",
+        "timeout-zero",
+        "timeout-syntax",
+        "drift-high",
+        "drift-negative",
+    ],
+)
+def test_sync_flag_validation(
+    capsys: pytest.CaptureFixture[str], config_file: Path, flags: list[str], message: str
+) -> None:
+    assert_one_line_error(capsys, ["sync", str(config_file), *flags], message)
+
+
+def test_sync_non_integer_flag_is_one_line(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+    code, out, err = run(capsys, "sync", str(config_file), "--concurrency", "many")
+    assert (code, out) == (1, "")
+    assert err.startswith("✗ ") and err.count("\n") == 1 and "--concurrency" in err
+
+
+def test_sync_needs_a_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert_one_line_error(
+        capsys,
+        ["sync"],
+        "config required: pass the config path as the first argument, pass '-' for stdin, or set FLUX_MIRROR_CONFIG",
+    )
+
+
+def test_sync_config_from_environment(
+    capsys: pytest.CaptureFixture[str], config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUX_MIRROR_CONFIG", str(config_file))
+    assert_one_line_error(capsys, ["sync"], "sync: not implemented yet in fluxmirror")
+
+
+def test_sync_argument_wins_over_environment(
+    capsys: pytest.CaptureFixture[str], config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUX_MIRROR_CONFIG", "/nonexistent.yaml")
+    assert_one_line_error(capsys, ["sync", str(config_file)], "sync: not implemented yet in fluxmirror")
+
+
+def test_sync_reports_config_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(VALID.replace("localhost:5000/bb", "localhost:5000/BB"), encoding="utf-8")
+    assert_one_line_error(
+        capsys,
+        ["sync", str(path)],
+        'artifacts[0]: destination "localhost:5000/BB" is not a valid OCI repository: '
+        "repository can only contain the characters `abcdefghijklmnopqrstuvwxyz0123456789_-./`: BB",
+    )
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_no_envsubst_is_global(
+    capsys: pytest.CaptureFixture[str], config_file: Path, monkeypatch: pytest.MonkeyPatch, position: str
+) -> None:
+    monkeypatch.delenv("TOKEN")
+    assert_one_line_error(
+        capsys,
+        ["sync", str(config_file)],
+        'substitute environment variables: variable not set (strict mode): "TOKEN"',
+    )
+    argv = (
+        ["--no-envsubst", "sync", str(config_file)]
+        if position == "before"
+        else ["sync", str(config_file), "--no-envsubst"]
+    )
+    assert_one_line_error(capsys, argv, "sync: not implemented yet in fluxmirror")
+
+
+def test_global_timeout_before_the_command_is_validated(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+    assert_one_line_error(
+        capsys,
+        ["--timeout", "soon", "sync", str(config_file)],
+        'invalid argument "soon" for "--timeout" flag: time: invalid duration "soon"',
+    )
+
+
+def test_login_config_sources(
+    capsys: pytest.CaptureFixture[str], config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert_one_line_error(capsys, ["login", "-f", str(config_file)], "login: not implemented yet in fluxmirror")
+    monkeypatch.setenv("FLUX_MIRROR_CONFIG", str(config_file))
+    assert_one_line_error(capsys, ["login"], "login: not implemented yet in fluxmirror")
+
+
+def test_login_defaults_to_a_config_next_to_the_executable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    executable = tmp_path / "flux-mirror"
+    monkeypatch.setattr(sys, "argv", [str(executable)])
+    assert_one_line_error(capsys, ["login"], f"open config: open {executable}.config: no such file or directory")
+
+
+def test_login_accepts_a_hosts_only_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yaml"
+    path.write_text(VALID.split("artifacts:")[0] + "hosts:\n  - host: a.io\n    provider: ecr\n", encoding="utf-8")
+    assert_one_line_error(capsys, ["login", "-f", str(path)], "login: not implemented yet in fluxmirror")
+    assert_one_line_error(
+        capsys,
+        ["sync", str(path)],
+        "config has no entries: at least one of 'charts' or 'artifacts' must be set",
+    )
+
+
+def test_secret_needs_a_name(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+    code, out, err = run(capsys, "secret", "-f", str(config_file))
+    assert (code, out) == (1, "")
+    assert err.startswith("✗ ") and err.count("\n") == 1 and "NAME" in err
+
+
+def test_secret_accepts_kubectl_flags(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+    argv = [
+        "secret",
+        "regcred",
+        "-f",
+        str(config_file),
+        "-n",
+        "flux-system",
+        "--context",
+        "kind",
+        "--as",
+        "admin",
+    ]
+    assert_one_line_error(capsys, [*argv, "--insecure-skip-tls-verify"], "secret: not implemented yet in fluxmirror")
+
+
+def test_keygen_writes_and_refuses_to_overwrite(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "keygen", "-o", "./keys/registry")
+    assert (code, err) == (0, "")
+    assert out == (
+        "✔ private key set written to: keys/registry/privkey.json\n"
+        "✔ public key set written to: keys/registry/pubkey.json\n"
+    )
+    assert (tmp_path / "keys/registry/privkey.json").stat().st_mode & 0o777 == 0o600
+    assert_one_line_error(
+        capsys,
+        ["keygen", "-o", "keys/registry"],
+        "keys/registry/privkey.json already exists, refusing to overwrite",
+    )
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("text", f"{__version__}\n"),
+        ("json", json.dumps({"version": __version__}, indent=2) + "\n"),
+        ("yaml", f"version: {__version__}\n"),
+    ],
+)
+def test_version(capsys: pytest.CaptureFixture[str], output: str, expected: str) -> None:
+    assert run(capsys, "version", "-o", output) == (0, expected, "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["frobnicate"], "frobnicate"),
+        (["sync", "--frobnicate"], "--frobnicate"),
+        (["version", "-o", "xml"], "xml"),
+    ],
+    ids=["unknown-command", "unknown-flag", "bad-version-output"],
+)
+def test_usage_errors_are_one_line_with_exit_1(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert err.startswith("✗ ") and err.count("\n") == 1 and fragment in err
+
+
+def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sync", "--help")
+    assert code == 0
+    for flag in (
+        "--output",
+        "--concurrency",
+        "--retries",
+        "--timeout",
+        "--overwrite",
+        "--drift-exit-code",
+        "--dry-run",
+        "--verbose",
+        "--no-progress",
+        "--insecure",
+        "--no-envsubst",
+    ):
+        assert flag in out
+
+
+@pytest.mark.parametrize("script", ["fluxmirror", "flux-mirror"])
+def test_console_scripts(script: str, config_file: Path) -> None:
+    version = subprocess.run([BIN / script, "version"], capture_output=True, text=True, check=False)
+    assert (version.returncode, version.stdout) == (0, f"{__version__}\n")
+    from_stdin = subprocess.run(
+        [BIN / script, "sync", "-"],
+        input=config_file.read_text(),
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TOKEN": "x"},
+    )
+    assert (from_stdin.returncode, from_stdin.stderr) == (1, "✗ sync: not implemented yet in fluxmirror\n")
