@@ -32,8 +32,8 @@ ENV = {
 }
 
 
-def case(text: str, want: str, id: str) -> object:
-    return pytest.param(text, want, id=id)
+def case(text: str, want: str, name: str) -> object:
+    return pytest.param(text, want, id=name)
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,8 @@ def case(text: str, want: str, id: str) -> object:
         case("${V:1:-1}", "bcABC123ABCab", "negative-length"),
         case("${V:10:-10}", "", "negative-length-before-offset"),
         case("${V:2:-99}", "", "negative-length-past-start"),
-        case("${V:+3}", "ABC123ABCabc", "plus-sign-offset"),
+        case("${V: +3}", "ABC123ABCabc", "plus-sign-offset"),
+        case("${V:+3}", "3", "colon-plus-is-alternate-not-offset"),
         case("${V:${N}}", "cABC123ABCabc", "nested-offset"),
         case("${V:${N}:${N}}", "cA", "nested-offset-length"),
         case("${V:x}", "abcABC123ABCabc", "non-numeric-offset"),
@@ -312,7 +313,7 @@ def test_large_text_is_linear() -> None:
 
 @given(st.text().filter(lambda text: "$" not in text))
 def test_text_without_dollar_is_unchanged(text: str) -> None:
-    assert substitute(text, {}) is text
+    assert substitute(text, {}) == text
 
 
 @settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
