@@ -35,7 +35,6 @@ _UNESCAPE = re.compile(r"\\([/\\])")
 # Go's strconv.Atoi, which the reference uses, accepts at most an int64.
 _INT = re.compile(r"[+-]?[0-9]{1,19}")
 _INT64 = 1 << 63
-_STAR = "*"
 _DEFAULT_OPS = ("-", "=", "+", "?", ":-", ":=", ":+", ":?")
 
 
@@ -261,12 +260,9 @@ def _apply(op: str, value: str, args: list[str]) -> str:
     if op == ":":
         return _substring(value, args)
     if op[0] in "#%":
-        # Shortest/longest prefix (`#`) or suffix (`%`); suffixes match the reversed pattern
-        # against the reversed value so that one forward regex match answers both.
         suffix = op[0] == "%"
-        subject = value[::-1] if suffix else value
-        found = _glob(args[0], lazy=len(op) == 1, reverse=suffix).match(subject)
-        cut = found.end() if found else 0
+        found = _match(_atoms(args[0], reverse=suffix), value[::-1] if suffix else value, shortest=len(op) == 1)
+        cut = found[1] if found else 0
         return value[: len(value) - cut] if suffix else value[cut:]
     return _replace(op, value, args[0], args[1] if len(args) > 1 else "")
 
@@ -296,63 +292,101 @@ def _to_int(text: str) -> int | None:
 
 
 def _replace(op: str, value: str, pattern: str, replacement: str) -> str:
-    if not pattern:
-        # An empty anchored pattern matches at the anchor: `/#` prepends and `/%` appends.
-        return {"/#": replacement + value, "/%": value + replacement}.get(op, value)
+    """Leftmost-longest glob replacement; an empty pattern matches only at the anchor of `/#`/`/%`."""
     if op in ("/#", "/%"):
         suffix = op == "/%"
-        subject = value[::-1] if suffix else value
-        found = _glob(pattern, reverse=suffix).match(subject)
-        if found is None:
+        if (found := _match(_atoms(pattern, reverse=suffix), value[::-1] if suffix else value)) is None:
             return value
-        if suffix:
-            return value[: len(value) - found.end()] + replacement
-        return replacement + value[found.end() :]
-    regex = _glob(pattern)
+        cut = found[1]
+        return value[: len(value) - cut] + replacement if suffix else replacement + value[cut:]
+    atoms = _atoms(pattern)
     out: list[str] = []
     pos = 0
-    while (found := regex.search(value, pos)) is not None and found.end() > found.start():
-        out += (value[pos : found.start()], replacement)
-        pos = found.end()
+    while (found := _match(atoms, value, start=pos, anchored=False)) is not None and found[1] > found[0]:
+        out += (value[pos : found[0]], replacement)
+        pos = found[1]
         if op == "/":
             break
     out.append(value[pos:])
     return "".join(out)
 
 
-def _glob(pattern: str, *, lazy: bool = False, reverse: bool = False) -> re.Pattern[str]:
-    """Compile a shell glob where `*` and `?` also match `/`, as the reference's matcher does.
+def _match(
+    atoms: list[re.Pattern[str] | None],
+    value: str,
+    *,
+    start: int = 0,
+    anchored: bool = True,
+    shortest: bool = False,
+) -> tuple[int, int] | None:
+    """Find the leftmost, then longest (or shortest) span of `value` matching the glob `atoms`.
 
-    Every atom but `*` matches exactly one character, so with greedy stars the regex engine's
-    first match from a position is also the longest one there (lazy: the shortest); and the
-    atoms can be reversed to match reversed text.
+    A breadth-first simulation of the pattern's automaton, keeping per state only the earliest
+    start that reaches it: time is bounded by value length x pattern length, where translating
+    the glob to a backtracking regex goes exponential on patterns like `*a*a*a*b`.
     """
-    atoms = _atoms(pattern)
-    if reverse:
-        atoms.reverse()
-    star = ".*?" if lazy else ".*"
-    return re.compile("".join(star if atom == _STAR else atom for atom in atoms), re.DOTALL)
+    final = len(atoms)
+    states: dict[int, int] = {}
+    best: tuple[int, int] | None = None
+    for i in range(start, len(value) + 1):
+        if best is None and (i == start or not anchored):
+            _enter(atoms, states, 0, i)
+        if final in states and (best is None or states[final] <= best[0]):
+            best = (states[final], i)
+            if shortest:
+                return best
+            states = {state: origin for state, origin in states.items() if origin <= best[0]}
+        if i == len(value) or not states:
+            break
+        following: dict[int, int] = {}
+        for state, origin in states.items():
+            if state == final:
+                continue
+            atom = atoms[state]
+            if atom is None:
+                _enter(atoms, following, state, origin)
+            elif atom.match(value[i]):
+                _enter(atoms, following, state + 1, origin)
+        states = following
+    return best
 
 
-def _atoms(pattern: str) -> list[str]:
-    atoms: list[str] = []
+def _enter(atoms: list[re.Pattern[str] | None], states: dict[int, int], state: int, origin: int) -> None:
+    """Add `state`, and those after it reachable through stars matching nothing."""
+    while states.get(state, origin + 1) > origin:
+        states[state] = origin
+        if state == len(atoms) or atoms[state] is not None:
+            return
+        state += 1
+
+
+def _atoms(pattern: str, *, reverse: bool = False) -> list[re.Pattern[str] | None]:
+    """Translate a shell glob into one-character matchers, None standing for `*`.
+
+    `*` and `?` also match `/`, as in the reference's matcher. Reversed atoms match reversed
+    text, which turns every suffix search into a prefix search.
+    """
+    atoms: list[re.Pattern[str] | None] = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         i += 1
         if ch == "*":
-            if not atoms or atoms[-1] != _STAR:
-                atoms.append(_STAR)
-        elif ch == "?":
-            atoms.append(".")
+            if not atoms or atoms[-1] is not None:
+                atoms.append(None)
+            continue
+        if ch == "?":
+            regex = "."
         elif ch == "\\" and i < len(pattern):
-            atoms.append(re.escape(pattern[i]))
+            regex = re.escape(pattern[i])
             i += 1
         elif ch == "[" and (bracket := _bracket(pattern, i)) is not None:
-            atom, i = bracket
-            atoms.append(atom)
+            regex, i = bracket
         else:
-            atoms.append(re.escape(ch))
+            regex = re.escape(ch)
+        atoms.append(re.compile(regex, re.DOTALL))
+    if reverse:
+        atoms.reverse()
     return atoms
 
 

@@ -311,6 +311,14 @@ def test_large_text_is_linear() -> None:
     assert result.count("key: hello $x $ts heLlo o # el\n") == len(text) // len(line)
 
 
+@pytest.mark.parametrize("expression", ["${V#*a*a*a*b}", "${V%*a*a*a*b}", "${V//*a*a*b/x}", "${V/#a*a*a*b/x}"])
+def test_glob_matching_does_not_backtrack(expression: str) -> None:
+    value = "a" * 20_000
+    started = time.perf_counter()
+    assert substitute(expression, {"V": value}) == value
+    assert time.perf_counter() - started < 10
+
+
 @given(st.text().filter(lambda text: "$" not in text))
 def test_text_without_dollar_is_unchanged(text: str) -> None:
     assert substitute(text, {}) == text
