@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Credentials
+from harness import TEST_USER
 from harness.pki import PKI, create_pki
 from harness.registry import Registry, RegistryFactory, unique_repo_name
 from harness.tokenserver import TokenServer
 
-TEST_USER = Credentials("fluxmirror", "s3cret-Pa55word")
+pytest_plugins = ["harness.fixtures_faults"]
 
 
 @pytest.fixture(scope="session", autouse=True)

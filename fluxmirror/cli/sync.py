@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 
 from fluxmirror.cli.options import GlobalOptions, sync_config_source
+from fluxmirror.cli.sync_output import run_and_print
 from fluxmirror.config import load_config
-from fluxmirror.errors import NotImplementedYetError, UsageError
+from fluxmirror.errors import UsageError
+from fluxmirror.sync.engine import SyncOptions
 
 __all__ = ["OUTPUT_FORMATS", "sync"]
 
@@ -38,8 +40,23 @@ def sync(
         raise UsageError("--concurrency must be greater than 0")
     if retries < 0:
         raise UsageError("--retries must be greater than or equal to 0")
-    options.resolve_timeout(timeout, "5m")
+    job_timeout = options.resolve_timeout(timeout, "5m")
     if not 0 <= drift_exit_code <= 255:
         raise UsageError("--drift-exit-code must be between 0 and 255")
-    load_config(sync_config_source(config), require_entries=True, envsubst=options.envsubst(no_envsubst))
-    raise NotImplementedYetError("sync")
+    loaded = load_config(sync_config_source(config), require_entries=True, envsubst=options.envsubst(no_envsubst))
+    sync_options = SyncOptions(
+        concurrency=concurrency,
+        retries=retries,
+        timeout=job_timeout,
+        overwrite=overwrite,
+        dry_run=dry_run,
+        insecure=insecure,
+    )
+    return run_and_print(
+        loaded.config,
+        sync_options,
+        output=output,
+        verbose=verbose,
+        spinner=not no_progress,
+        drift_exit_code=drift_exit_code,
+    )

@@ -19,3 +19,7 @@ class Credentials:
 
     def skopeo(self) -> str:
         return f"{self.username}:{self.password}"
+
+
+TEST_USER = Credentials("fluxmirror", "s3cret-Pa55word")
+"""The one user the htpasswd registry and the token server accept."""

@@ -16,7 +16,7 @@ from fluxmirror.cli import main
 BIN = Path(sys.executable).parent
 VALID = (
     "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n"
-    "artifacts:\n  - source: ghcr.io/a/b\n    destination: localhost:5000/bb\n"
+    "artifacts:\n  - source: 127.0.0.1:1/aa/bb\n    destination: 127.0.0.1:1/bb\n"
     "hosts:\n  - host: localhost:5000\n    credential:\n      value: ${TOKEN}\n"
 )
 
@@ -38,6 +38,16 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def assert_synced_that_config(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """The config was loaded and run: its unreachable source (a closed loopback port) fails the plan."""
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (1, "")
+    assert out.startswith(
+        "✗ 127.0.0.1:1/aa/bb — plan failed: list tags 127.0.0.1:1/aa/bb: GET https://127.0.0.1:1/v2/: "
+    )
+    assert out.splitlines()[-1].startswith("Summary: 1 failed in ")
 
 
 def assert_one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
@@ -90,23 +100,23 @@ def test_sync_config_from_environment(
     capsys: pytest.CaptureFixture[str], config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FLUX_MIRROR_CONFIG", str(config_file))
-    assert_one_line_error(capsys, ["sync"], "sync: not implemented yet in fluxmirror")
+    assert_synced_that_config(capsys, ["sync"])
 
 
 def test_sync_argument_wins_over_environment(
     capsys: pytest.CaptureFixture[str], config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FLUX_MIRROR_CONFIG", "/nonexistent.yaml")
-    assert_one_line_error(capsys, ["sync", str(config_file)], "sync: not implemented yet in fluxmirror")
+    assert_synced_that_config(capsys, ["sync", str(config_file)])
 
 
 def test_sync_reports_config_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(VALID.replace("localhost:5000/bb", "localhost:5000/BB"), encoding="utf-8")
+    path.write_text(VALID.replace("127.0.0.1:1/bb", "127.0.0.1:1/BB"), encoding="utf-8")
     assert_one_line_error(
         capsys,
         ["sync", str(path)],
-        'artifacts[0]: destination "localhost:5000/BB" is not a valid OCI repository: '
+        'artifacts[0]: destination "127.0.0.1:1/BB" is not a valid OCI repository: '
         "repository can only contain the characters `abcdefghijklmnopqrstuvwxyz0123456789_-./`: BB",
     )
 
@@ -126,7 +136,7 @@ def test_no_envsubst_is_global(
         if position == "before"
         else ["sync", str(config_file), "--no-envsubst"]
     )
-    assert_one_line_error(capsys, argv, "sync: not implemented yet in fluxmirror")
+    assert_synced_that_config(capsys, argv)
 
 
 def test_global_timeout_before_the_command_is_validated(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
@@ -264,4 +274,5 @@ def test_console_scripts(script: str, config_file: Path) -> None:
         check=False,
         env={**os.environ, "TOKEN": "x"},
     )
-    assert (from_stdin.returncode, from_stdin.stderr) == (1, "✗ sync: not implemented yet in fluxmirror\n")
+    assert (from_stdin.returncode, from_stdin.stderr) == (1, "")
+    assert from_stdin.stdout.startswith("✗ 127.0.0.1:1/aa/bb — plan failed: list tags 127.0.0.1:1/aa/bb: GET ")

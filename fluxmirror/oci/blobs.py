@@ -1,0 +1,246 @@
+"""Blob transfer between registries: exists, mount, or a streamed, digest-checked upload.
+
+The upload reads the source once, hashing each byte the first time it is seen, and streams it to
+the destination in one PATCH (or in `maxChunkSize` pieces). If either side breaks mid-way, the
+destination is asked how much it holds (its upload `Range`) and the source is re-opened from there
+with a `Range` request, so neither side starts over. The upload is committed (`PUT ?digest=`)
+only after the hash matches; on a mismatch it is cancelled and nothing is committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+from fluxmirror.oci.auth import pull_scope, push_scope
+from fluxmirror.oci.client import RegistryClient
+from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError, TransportError
+from fluxmirror.oci.manifests import Descriptor
+
+__all__ = ["BlobSource", "Placement", "blob_exists", "transfer_blob"]
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK: Final = 1024 * 1024
+MAX_RESUMES: Final = 5
+
+
+class Placement(Enum):
+    """How a blob got to the destination."""
+
+    EXISTING = "existing"
+    MOUNTED = "mounted"
+    PUSHED = "pushed"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobSource:
+    """Where a blob is read from."""
+
+    client: RegistryClient
+    repository: str
+
+
+async def blob_exists(client: RegistryClient, repository: str, digest: str) -> bool:
+    try:
+        async with client.request(
+            "HEAD", f"/v2/{repository}/blobs/{digest}", repository=repository, scopes=[pull_scope(repository)]
+        ):
+            return True
+    except RegistryError as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
+async def _start_upload(client: RegistryClient, repository: str, digest: str, mount_from: str | None) -> str | None:
+    """Open an upload session (its Location), or mount the blob (None) when `mount_from` allows."""
+    scopes = [push_scope(repository)]
+    path = f"/v2/{repository}/blobs/uploads/"
+    params: list[tuple[str, str]] = []
+    if mount_from:
+        scopes.append(pull_scope(mount_from))
+        params = [("mount", digest), ("from", mount_from)]
+    try:
+        async with client.request(
+            "POST", path, repository=repository, scopes=scopes, params=params or None, ok=(201, 202)
+        ) as response:
+            if response.status == 201 and mount_from:
+                return None
+            return _location(response.headers.get("Location", ""), path)
+    except RegistryError as exc:
+        if not mount_from:
+            raise
+        log.info("retrying without mount: %s", exc)
+        return await _start_upload(client, repository, digest, None)
+
+
+def _location(value: str, request_path: str) -> str:
+    if not value:
+        raise OCIError(f"POST {request_path}: the registry returned no upload Location")
+    return value
+
+
+async def _uploaded_bytes(client: RegistryClient, repository: str, location: str) -> tuple[int, str]:
+    """How many bytes the upload session holds, and where to continue it."""
+    async with client.request(
+        "GET", location, repository=repository, scopes=[push_scope(repository)], ok=(204,)
+    ) as response:
+        end = response.headers.get("Range", "0-0").rpartition("-")[2]
+        next_location = response.headers.get("Location", location)
+    held = int(end) + 1 if end.isdigit() and int(end) > 0 else 0
+    return held, next_location
+
+
+async def _read_source(source: BlobSource, digest: str, offset: int) -> AsyncIterator[bytes]:
+    """Stream the blob from `offset`, skipping what a server that ignores `Range` sends first."""
+    headers = {"Range": f"bytes={offset}-"} if offset else None
+    async with source.client.request(
+        "GET",
+        f"/v2/{source.repository}/blobs/{digest}",
+        repository=source.repository,
+        scopes=[pull_scope(source.repository)],
+        headers=headers,
+        ok=(200, 206),
+    ) as response:
+        skip = offset if response.status == 200 else 0
+        async for chunk in response.content.iter_chunked(READ_CHUNK):
+            if skip:
+                if len(chunk) <= skip:
+                    skip -= len(chunk)
+                    continue
+                chunk, skip = chunk[skip:], 0
+            yield chunk
+
+
+class _Upload:
+    """One upload session: the position each side has reached and the running hash."""
+
+    def __init__(self, source: BlobSource, destination: RegistryClient, repository: str, blob: Descriptor) -> None:
+        self.source = source
+        self.destination = destination
+        self.repository = repository
+        self.blob = blob
+        self.hasher = hashlib.sha256()
+        self.hashed = 0
+
+    async def body(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of the blob, hashing those not hashed before; a broken source
+        download is resumed with a `Range` request so the upload it feeds never notices."""
+        position, reopened = start, 0
+        while position < end:
+            try:
+                async for chunk in _read_source(self.source, self.blob.digest, position):
+                    chunk = chunk[: end - position]
+                    if position + len(chunk) > self.hashed:
+                        self.hasher.update(chunk[max(self.hashed - position, 0) :])
+                        self.hashed = position + len(chunk)
+                    position += len(chunk)
+                    yield chunk
+                    if position >= end:
+                        return
+                raise TransportError(f"blob {self.blob.digest}: source ended at byte {position} of {self.blob.size}")
+            except TransportError as exc:
+                reopened += 1
+                if reopened > MAX_RESUMES:
+                    raise
+                log.info("resuming download of %s at byte %d: %s", self.blob.digest, position, exc)
+
+    async def patch(self, location: str, start: int, end: int, chunked: bool) -> str:
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(end - start)}
+        if chunked or start:
+            headers["Content-Range"] = f"{start}-{end - 1}"
+        async with self.destination.request(
+            "PATCH",
+            location,
+            repository=self.repository,
+            scopes=[push_scope(self.repository)],
+            headers=headers,
+            data=self.body(start, end),
+            ok=(202, 201, 204),
+        ) as response:
+            return response.headers.get("Location", location)
+
+    async def send(self, location: str, chunk_size: int) -> str:
+        """Send every byte, resuming where the registry says it stands after a break (or starting a
+        new session when it lost ours); returns the Location to commit at."""
+        size, offset, resumes = self.blob.size, 0, 0
+        while offset < size:
+            end = min(size, offset + chunk_size) if chunk_size else size
+            try:
+                location = await self.patch(location, offset, end, chunked=bool(chunk_size))
+                offset = end
+            except (TransportError, RegistryError) as exc:
+                resumes += 1
+                if resumes > MAX_RESUMES or (isinstance(exc, RegistryError) and not exc.temporary):
+                    raise
+                offset, location = await self._resume_point(location, exc)
+
+        return location
+
+    async def _resume_point(self, location: str, cause: OCIError) -> tuple[int, str]:
+        try:
+            offset, location = await _uploaded_bytes(self.destination, self.repository, location)
+            log.info("resuming upload of %s at byte %d: %s", self.blob.digest, offset, cause)
+            return offset, location
+        except RegistryError as exc:
+            if exc.status not in (400, 404):
+                raise
+        log.info("upload session of %s was lost; starting a new one: %s", self.blob.digest, cause)
+        fresh = await _start_upload(self.destination, self.repository, self.blob.digest, None)
+        assert fresh is not None  # no mount was asked for
+        return 0, fresh
+
+    async def commit(self, location: str) -> None:
+        actual = "sha256:" + self.hasher.hexdigest()
+        if self.hashed != self.blob.size or actual != self.blob.digest:
+            await self.cancel(location)
+            raise DigestMismatchError(f"blob {self.blob.digest}: content hashes to {actual}")
+        async with self.destination.request(
+            "PUT",
+            location,
+            repository=self.repository,
+            scopes=[push_scope(self.repository)],
+            params=[("digest", self.blob.digest)],
+            headers={"Content-Length": "0"},
+            ok=(201, 204),
+        ):
+            pass
+
+    async def cancel(self, location: str) -> None:
+        try:
+            async with self.destination.request(
+                "DELETE", location, repository=self.repository, scopes=[push_scope(self.repository)], ok=(204, 404)
+            ):
+                pass
+        except OCIError as exc:
+            log.info("could not cancel upload of %s: %s", self.blob.digest, exc)
+
+
+async def transfer_blob(
+    source: BlobSource,
+    destination: RegistryClient,
+    repository: str,
+    blob: Descriptor,
+    *,
+    mount_from: str | None = None,
+    chunk_size: int = 0,
+) -> Placement:
+    """Make `blob` present in `destination/repository`; `chunk_size` 0 means one PATCH."""
+    if await blob_exists(destination, repository, blob.digest):
+        return Placement.EXISTING
+    location = await _start_upload(destination, repository, blob.digest, mount_from)
+    if location is None:
+        return Placement.MOUNTED
+    upload = _Upload(source, destination, repository, blob)
+    try:
+        location = await upload.send(location, chunk_size)
+    except Exception:
+        await upload.cancel(location)
+        raise
+    await upload.commit(location)
+    return Placement.PUSHED

@@ -1,0 +1,128 @@
+"""Copy a manifest and everything it references from one repository to another, digest-preserving.
+
+Order is what keeps a destination whole: every blob of a manifest is in place and verified before
+the manifest is pushed, every child of an index is pushed (by digest) before the index, and the
+tag is written last. Within one copy, blobs move in parallel; across the whole run, a blob already
+placed in another repository of the destination registry is mounted instead of re-sent, and two
+jobs needing the same blob in the same repository share one transfer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fluxmirror.oci.blobs import BlobSource, Placement, transfer_blob
+from fluxmirror.oci.client import Registries, RegistryClient
+from fluxmirror.oci.errors import OCIError
+from fluxmirror.oci.manifests import Descriptor, Manifest
+from fluxmirror.oci.reference import Repository
+
+__all__ = ["CopySession", "copy_manifest"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CopySession:
+    """Run-wide transfer state shared by every copy: the clients, upload settings, and what moved."""
+
+    registries: Registries
+    chunk_size_for: Callable[[str], int] = lambda _registry: 0
+    blob_parallelism: int = 4
+    _placed: dict[tuple[str, str], str] = field(default_factory=dict)
+    _inflight: dict[tuple[str, str, str], asyncio.Task[Placement]] = field(default_factory=dict)
+
+    def mount_source(self, source: Repository, destination: Repository, digest: str) -> str | None:
+        """A repository on the destination registry that can lend the blob, if any."""
+        if source.registry == destination.registry and source.path != destination.path:
+            return source.path
+        known = self._placed.get((destination.registry, digest))
+        return known if known is not None and known != destination.path else None
+
+    async def place_blob(self, source: Repository, destination: Repository, blob: Descriptor) -> None:
+        key = (destination.registry, destination.path, blob.digest)
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._transfer(source, destination, blob))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _done: self._inflight.pop(key, None))
+        placement = await asyncio.shield(task)
+        self._placed.setdefault((destination.registry, blob.digest), destination.path)
+        log.info("%s blob: %s", placement.value, blob.digest)
+
+    async def _transfer(self, source: Repository, destination: Repository, blob: Descriptor) -> Placement:
+        return await transfer_blob(
+            BlobSource(self.registries.client(source.registry), source.path),
+            self.registries.client(destination.registry),
+            destination.path,
+            blob,
+            mount_from=self.mount_source(source, destination, blob.digest),
+            chunk_size=self.chunk_size_for(destination.registry),
+        )
+
+
+async def _bounded(limit: asyncio.Semaphore, work: Awaitable[None]) -> None:
+    async with limit:
+        await work
+
+
+async def _push_tree(
+    session: CopySession,
+    limit: asyncio.Semaphore,
+    source: Repository,
+    destination: Repository,
+    manifest: Manifest,
+    reference: str,
+) -> None:
+    source_client = session.registries.client(source.registry)
+    destination_client = session.registries.client(destination.registry)
+    if manifest.is_index:
+        await asyncio.gather(
+            *(
+                _copy_child(session, limit, source_client, destination_client, source, destination, child)
+                for child in manifest.children
+            )
+        )
+    else:
+        await asyncio.gather(
+            *(_bounded(limit, session.place_blob(source, destination, blob)) for blob in manifest.blobs)
+        )
+    await destination_client.put_manifest(destination.path, reference, manifest)
+    log.info(
+        "%s/%s:%s: digest: %s size: %d",
+        destination.registry,
+        destination.path,
+        reference,
+        manifest.digest,
+        manifest.size,
+    )
+
+
+async def _copy_child(
+    session: CopySession,
+    limit: asyncio.Semaphore,
+    source_client: RegistryClient,
+    destination_client: RegistryClient,
+    source: Repository,
+    destination: Repository,
+    child: Descriptor,
+) -> None:
+    if await destination_client.head_manifest(destination.path, child.digest) is not None:
+        log.info("existing manifest: %s@%s", destination.path, child.digest)
+        return
+    manifest = await source_client.get_manifest(source.path, child.digest)
+    if manifest is None:
+        raise OCIError(f"manifest {source}@{child.digest} referenced by an index is missing at the source")
+    await _push_tree(session, limit, source, destination, manifest, child.digest)
+
+
+async def copy_manifest(
+    session: CopySession, source: Repository, destination: Repository, manifest: Manifest, tag: str
+) -> None:
+    """Copy `manifest` (already fetched from `source`) and its tree, then tag it `tag` at `destination`."""
+    log.info("Copying from %s:%s to %s:%s", source, tag, destination, tag)
+    limit = asyncio.Semaphore(session.blob_parallelism)
+    await _push_tree(session, limit, source, destination, manifest, tag)

@@ -1,0 +1,118 @@
+"""Registry errors: what failed, where, and whether trying again could help.
+
+Messages follow go-containerregistry's `transport.Error` (`GET <url>: NAME_UNKNOWN: …`) because
+`flux mirror` reports carry them; URLs are redacted and bodies capped, so no secret or upload
+state reaches a report.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from fluxmirror.errors import FluxMirrorError
+
+__all__ = [
+    "TRANSIENT_STATUSES",
+    "DigestMismatchError",
+    "ManifestError",
+    "OCIError",
+    "RegistryError",
+    "TransportError",
+    "redact_url",
+]
+
+TRANSIENT_STATUSES: Final = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
+_KEPT_QUERY: Final = frozenset({"n", "last", "digest", "mount", "from", "service", "scope"})
+MAX_ERROR_BODY: Final = 64 * 1024
+
+
+class OCIError(FluxMirrorError):
+    """Any failure talking to a registry; `temporary` says whether a retry may succeed."""
+
+    temporary: bool = False
+
+
+class TransportError(OCIError):
+    """The connection failed (refused, reset, timed out, TLS)."""
+
+    temporary = True
+
+
+class ManifestError(OCIError):
+    """A manifest could not be parsed or has an unsupported shape."""
+
+
+class DigestMismatchError(OCIError):
+    """Content did not hash to the digest it was fetched by; never retried, nothing is committed."""
+
+
+def redact_url(url: str) -> str:
+    """Drop query values that may carry upload state or tokens; keep the ones worth reading."""
+    parts = urlsplit(url)
+    query = [(key, value if key in _KEPT_QUERY else "REDACTED") for key, value in parse_qsl(parts.query)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, safe=":/,"), ""))
+
+
+def _go_value(value: Any) -> str:
+    """Render JSON detail the way Go's `%v` prints decoded JSON (`map[Action:pull Name:x]`)."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{key}:{_go_value(value[key])}" for key in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_value(item) for item in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _diagnostics(body: bytes) -> list[str]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return []
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list):
+        return []
+    rendered = []
+    for error in errors:
+        if not isinstance(error, dict):
+            continue
+        text = f"{error.get('code', '')}: {error.get('message', '')}"
+        if error.get("detail") is not None:
+            text += f"; {_go_value(error['detail'])}"
+        rendered.append(text)
+    return rendered
+
+
+class RegistryError(OCIError):
+    """The registry answered with an unexpected status."""
+
+    def __init__(
+        self, method: str, url: str, status: int, body: bytes = b"", *, retry_after: float | None = None
+    ) -> None:
+        self.method = method
+        self.url = redact_url(url)
+        self.status = status
+        self.retry_after = retry_after
+        self.temporary = status in TRANSIENT_STATUSES
+        self.codes = _diagnostics(body)
+        super().__init__(f"{method} {self.url}: {self._describe(method, status, body)}")
+
+    def _describe(self, method: str, status: int, body: bytes) -> str:
+        if len(self.codes) == 1:
+            return self.codes[0]
+        if self.codes:
+            return "multiple errors returned: " + "; ".join(self.codes)
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        head = f"unexpected status code {status} {phrase}".rstrip()
+        text = body[:MAX_ERROR_BODY].decode("utf-8", "replace").strip()
+        if not text and method == "HEAD":
+            return f"{head} (HEAD responses have no body, use GET for details)"
+        return f"{head}: {' '.join(text.split())}" if text else head

@@ -1,0 +1,1 @@
+"""The sync engine: plan entries, run jobs, build the report."""

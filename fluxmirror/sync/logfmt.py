@@ -1,0 +1,102 @@
+"""The `--verbose` log line format (clarifications §8.5): `YYYY/MM/DD HH:MM:SS message key=value …`.
+
+The reference logs through a plain `slog` handler in the standard `log` package's layout, so users
+grep these lines; keys keep the order the caller gives, and a value is quoted with Go's
+`strconv.Quote` only when it contains a space, tab, `"` or `=`. An empty value is written bare
+(`key=`), exactly as the reference's handler does, since "" contains none of those characters.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final, TextIO
+
+__all__ = ["LOGGER_NAME", "VerboseFormatter", "configure_verbose_logging", "go_quote", "kv"]
+
+LOGGER_NAME: Final = "fluxmirror"
+
+_NEEDS_QUOTES: Final = frozenset(' \t"=')
+_SHORT_ESCAPES: Final = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    '"': '\\"',
+    "\\": "\\\\",
+}
+_ESCAPED_BYTES: Final = range(0xDC80, 0xDD00)
+"""Surrogates Python's `surrogateescape` uses for undecodable bytes; Go prints such bytes as `\\xNN`."""
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if char.isprintable():  # the same classes as Go's unicode.IsPrint
+        return char
+    if code < 0x20 or code == 0x7F:
+        return f"\\x{code:02x}"
+    if code in _ESCAPED_BYTES:
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code < 0xE000:
+        return "\\ufffd"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def go_quote(text: str) -> str:
+    """Go's `strconv.Quote`: double quotes, Go escapes, printable non-ASCII kept as is."""
+    return '"' + "".join(_escape(char) for char in text) + '"'
+
+
+def _text(value: object) -> str:
+    """A value as Go's `slog.Value.String` shows it (booleans lower-case, nil as `<nil>`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "<nil>"
+    return str(value)  # a Duration renders as a Go duration string, an exception as its message
+
+
+def kv(message: str, /, **values: object) -> str:
+    """`message key=value …`, keys in the order given.
+
+    Keys that are not identifiers (`would-copy`) are passed as `**{"would-copy": n}`; the message
+    is positional-only so any key name stays available.
+    """
+    parts = [message]
+    for key, value in values.items():
+        text = _text(value)
+        parts.append(f"{key}={go_quote(text) if _NEEDS_QUOTES.intersection(text) else text}")
+    return " ".join(parts)
+
+
+class VerboseFormatter(logging.Formatter):
+    """`YYYY/MM/DD HH:MM:SS <message>` in local time with no level, like Go's `log.LstdFlags`."""
+
+    def __init__(self) -> None:
+        super().__init__(fmt="%(asctime)s %(message)s", datefmt="%Y/%m/%d %H:%M:%S")
+
+
+def configure_verbose_logging(stream: TextIO) -> Callable[[], None]:
+    """Send the `fluxmirror` logger's INFO records to `stream`; returns a function that undoes it.
+
+    Propagation is left alone so test log capture keeps working; with no root handlers installed
+    (the CLI's case) every line is written exactly once.
+    """
+    logger = logging.getLogger(LOGGER_NAME)
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(VerboseFormatter())
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+
+    return undo

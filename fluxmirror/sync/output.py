@@ -1,0 +1,174 @@
+"""What a finished sync prints: the JSON/YAML report, the text summary line and the live lines.
+
+The reference encodes JSON with Go's `encoding/json` (HTML-safe escaping, 2-space indent) and YAML
+with `sigs.k8s.io/yaml` (go-yaml v2: sorted keys, indentless sequences, 80-column folding, and
+double quotes for any string that would otherwise read back as a bool, number, null or
+timestamp). Scripts diff these outputs, so the renderers reproduce them byte for byte.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from typing import Any, Final
+
+import msgspec
+import yaml
+
+from fluxmirror.api.duration import Duration
+from fluxmirror.api.report import Report, Status, Summary
+from fluxmirror.sync.events import JobOutcome
+
+__all__ = ["MILLISECOND", "live_lines", "plan_failed_line", "render_json", "render_yaml", "summary_line"]
+
+# Go's encoder escapes these inside strings so the JSON is safe to embed in HTML/JS. The bytes
+# can only occur inside strings, so replacing them in the encoded document is exact.
+_GO_JSON_ESCAPES: Final = (
+    (b"<", b"\\u003c"),
+    (b">", b"\\u003e"),
+    (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
+
+
+def render_json(report: Report) -> bytes:
+    """The report as Go's `json.Encoder` with `SetIndent("", "  ")` writes it."""
+    document = msgspec.json.format(msgspec.json.encode(report), indent=2)
+    for raw, escaped in _GO_JSON_ESCAPES:
+        document = document.replace(raw, escaped)
+    return document + b"\n"
+
+
+# ---- YAML: go-yaml v2 scalar resolution -------------------------------------------------------
+
+_GO_YAML_SPECIAL: Final = re.compile(
+    r"~|null|Null|NULL|[yYnN]|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+_GO_INT: Final = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
+_GO_FLOAT: Final = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_GO_BASE60: Final = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+_GO_TIMESTAMP: Final = re.compile(
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
+    r"(?:(?:[Tt](?P<hms>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:[.,][0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2}))"
+    r"|(?: (?P<hms2>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:[.,][0-9]+)?))?"
+)
+
+
+def _is_go_timestamp(text: str) -> bool:
+    match = _GO_TIMESTAMP.fullmatch(text)
+    if match is None:
+        return False
+    year, month, day = int(match["y"]), int(match["mo"]), int(match["d"])
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        return False
+    clock = match["hms"] or match["hms2"]
+    if clock is None:
+        return True
+    hour, minute, second = (int(part) for part in clock.split(":"))
+    return hour < 24 and minute < 60 and second < 60
+
+
+def _is_go_float(text: str) -> bool:
+    return _GO_FLOAT.fullmatch(text) is not None and not math.isinf(float(text))
+
+
+def _go_reads_as_non_string(text: str) -> bool:
+    """Whether go-yaml v2 would resolve `text`, written plain, to anything but a string."""
+    if not text or _GO_YAML_SPECIAL.fullmatch(text):  # the empty string reads as null
+        return True
+    first = text[0]
+    if first == ".":
+        return _is_go_float(text)
+    if not (first.isascii() and (first.isdigit() or first in "+-")):
+        return False
+    if _GO_BASE60.fullmatch(text) or _is_go_timestamp(text):
+        return True
+    plain = text.replace("_", "")
+    return _GO_INT.fullmatch(plain) is not None or _is_go_float(plain)
+
+
+def _go_style(text: str) -> str | None:
+    """The scalar style go-yaml v2 asks for; None lets the emitter choose plain or single quotes.
+
+    The emitter still downgrades a style the text cannot take (e.g. a literal block with trailing
+    spaces becomes double-quoted), by the same libyaml rules go-yaml ported.
+    """
+    if "\n" in text:
+        return "|"
+    return '"' if _go_reads_as_non_string(text) else None
+
+
+# go-yaml v2's emitter is a port of libyaml's, so libyaml (bundled with PyYAML's wheels) folds and
+# escapes exactly like the reference; PyYAML's pure-Python emitter differs only in how it folds
+# long double-quoted strings and in treating non-BMP characters as printable.
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _GoStyleDumper(_BaseDumper):  # type: ignore[valid-type,misc]
+    """A safe dumper whose string quoting follows go-yaml v2 instead of PyYAML's YAML 1.1 rules."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0] and isinstance(value, str) and not _go_reads_as_non_string(value):
+            return "tag:yaml.org,2002:str"
+        return str(super().resolve(kind, value, implicit))
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=_go_style(data))
+
+
+_GoStyleDumper.add_representer(str, _represent_str)
+
+
+def render_yaml(report: Report) -> str:
+    """The report as `sigs.k8s.io/yaml` writes it, without the JSON-only `$schema` key."""
+    data = msgspec.to_builtins(msgspec.structs.replace(report, schema=""))
+    return yaml.dump(data, Dumper=_GoStyleDumper, sort_keys=True, default_flow_style=False, allow_unicode=True)
+
+
+# ---- text mode -----------------------------------------------------------------------------------
+
+MILLISECOND: Final = Duration(1_000_000)
+"""Run durations are shown rounded to this, in the summary line and the verbose totals."""
+
+
+def summary_line(summary: Summary, duration: Duration) -> str:
+    """The closing `Summary: …` line of text mode (without a newline).
+
+    Only non-zero counts are listed; a zero duration (after rounding to milliseconds) drops the
+    ` in <duration>` part, as the reference does.
+    """
+    counts = (
+        (summary.copied, Status.COPIED),
+        (summary.overwritten, Status.OVERWRITTEN),
+        (summary.skipped, Status.SKIPPED),
+        (summary.drifted, Status.DRIFTED),
+        (summary.wouldCopy, Status.WOULD_COPY),
+        (summary.wouldOverwrite, Status.WOULD_OVERWRITE),
+        (summary.failed, Status.FAILED),
+    )
+    parts = [f"{count} {status}" for count, status in counts if count]
+    elapsed = duration.round_to(MILLISECOND)
+    suffix = f" in {elapsed}" if elapsed.nanoseconds > 0 else ""
+    return f"Summary: {', '.join(parts) or 'nothing to mirror'}{suffix}."
+
+
+def live_lines(outcome: JobOutcome) -> str:
+    """The `✓`/`✗` line of a finished job and its `→ <destination>` line, with newlines.
+
+    A job counts as failed by its status; the `→` line is left out when no destination is known,
+    as the reference does.
+    """
+    if outcome.status == Status.FAILED:
+        head = f"✗ {outcome.entry}:{outcome.ident} — {outcome.error}\n"
+    else:
+        head = f"✓ {outcome.entry}:{outcome.ident} ({outcome.status})\n"
+    return head + (f"→ {outcome.destination}\n" if outcome.destination else "")
+
+
+def plan_failed_line(entry: str, error: str) -> str:
+    """The line of an entry that could not be planned (it has no jobs, so no `→` line)."""
+    return f"✗ {entry} — plan failed: {error}\n"

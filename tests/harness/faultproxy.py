@@ -1,0 +1,401 @@
+"""A fault-injecting reverse proxy in front of a real registry, for the engine's failure tests.
+
+No real component fails on cue, so this proxy does it: every request is streamed to the real
+registry and back unchanged unless a rule matches, and a rule changes only what crosses the
+wire (a canned answer, a cut connection, a flipped byte, a cross-host redirect).  Whatever a
+test sees apart from its rules is therefore distribution's own behaviour.
+
+The servers run on a private event loop in a daemon thread, so synchronous tests and asyncio
+tests (whose loop must not be blocked by the proxy) can both use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import re
+import socket
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import aiohttp
+import yarl
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from harness.registry import Registry, client_ssl_context
+
+BLOB_PATH = r"/blobs/[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"
+UPLOAD_PATH = r"/blobs/uploads/[^/]+$"
+QUIET_TIMEOUT = 5.0
+# Headers about one connection, not the message; Host is the proxy's own and aiohttp sets the upstream's.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer"})
+_HOP_BY_HOP |= {"transfer-encoding", "upgrade", "host"}
+# aiohttp would otherwise invent these for the upstream request; forward only what the client sent.
+_NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """Which requests a fault applies to, and how many times before it is spent.
+
+    ``method`` (None: any) must equal the request method, ``path`` is searched as a regex in
+    the decoded path, ``query`` (None: any) in the decoded query string.
+    """
+
+    method: str | None = None
+    path: str = ""
+    query: str | None = None
+    times: int = 1
+
+    def matches(self, method: str, path: str, query: str) -> bool:
+        return (
+            (self.method is None or self.method.upper() == method)
+            and re.search(self.path, path) is not None
+            and (self.query is None or re.search(self.query, query) is not None)
+        )
+
+
+@dataclass(frozen=True)
+class Respond(Rule):
+    """Answer without asking the registry, e.g. 503, or 429 with ``Retry-After``."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class CutUpload(Rule):
+    """The registry receives exactly ``after_bytes`` of the body, then the client's connection dies.
+
+    The upstream request is chunked and ends cleanly after ``after_bytes``, so the registry
+    really stores those bytes; its answer is swallowed and the client connection is aborted.
+    """
+
+    after_bytes: int
+    method: str | None = field(default="PATCH", kw_only=True)
+    path: str = field(default=UPLOAD_PATH, kw_only=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _BlobGetRule(Rule):
+    method: str | None = "GET"
+    path: str = BLOB_PATH
+
+
+@dataclass(frozen=True)
+class CutDownload(_BlobGetRule):
+    """The client receives the registry's status, headers and first ``after_bytes`` body bytes, then a cut."""
+
+    after_bytes: int
+
+
+@dataclass(frozen=True)
+class CorruptDownload(_BlobGetRule):
+    """The response body arrives complete but with the byte at ``offset`` xor-ed with 0xFF."""
+
+    offset: int
+
+
+@dataclass(frozen=True)
+class RedirectToBlobHost(_BlobGetRule):
+    """307 to the blob host under the name ``localhost``: a different host, so credentials must not follow."""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One exchange as a server saw it; the Authorization value itself is never kept."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]  # as received, without Authorization
+    had_authorization: bool
+    auth_scheme: str | None  # "Basic", "Bearer", ... when had_authorization
+    status: int | None  # what the client received; None when cut before any response
+    request_bytes: int  # body bytes read from the client (and forwarded, unless a rule answered)
+    response_bytes: int  # body bytes sent to the client
+    rule: Rule | None
+
+
+@dataclass
+class _Armed:
+    rule: Rule
+    remaining: int
+
+
+@dataclass
+class _Tally:
+    """The mutable half of a record while the exchange is in flight."""
+
+    status: int | None = None
+    request_bytes: int = 0
+    response_bytes: int = 0
+    rule: Rule | None = None
+
+
+class _Recorder:
+    """Thread-safe request log whose readers wait for in-flight exchanges.
+
+    A client can hold the whole response before the handler returns, so a test that reads
+    the log right after its call must wait for the handler to finish recording.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._active = 0
+        self._records: list[RecordedRequest] = []
+
+    async def record(
+        self, request: web.Request, serve: Callable[[web.Request, _Tally], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """The aiohttp handler: ``serve`` the request, then log it whatever happened."""
+        with self._condition:
+            self._active += 1
+        tally = _Tally()
+        try:
+            return await serve(request, tally)
+        finally:
+            self._append(request, tally)
+
+    def _append(self, request: web.Request, tally: _Tally) -> None:
+        authorization = request.headers.get("Authorization")
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            headers={key: value for key, value in request.headers.items() if key.lower() != "authorization"},
+            had_authorization=authorization is not None,
+            auth_scheme=authorization.split(" ", 1)[0] if authorization else None,
+            status=tally.status,
+            request_bytes=tally.request_bytes,
+            response_bytes=tally.response_bytes,
+            rule=tally.rule,
+        )
+        with self._condition:
+            self._records.append(record)
+            self._active -= 1
+            self._condition.notify_all()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._condition:
+            self._condition.wait_for(lambda: self._active == 0, timeout=QUIET_TIMEOUT)
+            return list(self._records)
+
+
+class BlobHost(_Recorder):
+    """A second origin that serves blobs without asking for credentials, like a CDN behind a redirect."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self.port = port
+        self.host = f"localhost:{port}"
+        self.url = f"http://{self.host}"
+
+
+class FaultProxy:
+    """Forwards to ``upstream`` on ``127.0.0.1:<free port>`` and misbehaves only where a rule says so."""
+
+    def __init__(self, upstream: Registry, *, blob_host: bool = True) -> None:
+        self._upstream = upstream
+        self._armed: list[_Armed] = []
+        self._lock = threading.Lock()
+        self._recorder = _Recorder()
+        sockets = [_listen() for _ in range(2 if blob_host else 1)]
+        self.host = f"127.0.0.1:{sockets[0].getsockname()[1]}"
+        self.url = f"http://{self.host}"
+        self.blob_host = BlobHost(sockets[1].getsockname()[1]) if blob_host else None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"faultproxy-{self.host}", daemon=True)
+        self._thread.start()
+        self._runners: list[web.AppRunner] = []
+        self._session: aiohttp.ClientSession | None = None
+        try:
+            self._call(self._start(sockets))
+        except BaseException:
+            self.close()
+            raise
+
+    def add(self, rule: Rule) -> Rule:
+        if isinstance(rule, RedirectToBlobHost) and self.blob_host is None:
+            raise ValueError("RedirectToBlobHost needs FaultProxy(..., blob_host=True)")
+        with self._lock:
+            self._armed.append(_Armed(rule, rule.times))
+        return rule
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self._recorder.requests
+
+    def as_registry(self) -> Registry:
+        """The upstream's description with the proxy's address, for clients that take a ``Registry``."""
+        return dataclasses.replace(self._upstream, host=self.host, url=self.url)
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._call(self._stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=QUIET_TIMEOUT)
+            self._loop.close()
+
+    def __enter__(self) -> FaultProxy:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _call(self, coroutine: Coroutine[None, None, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+
+    async def _start(self, sockets: list[socket.socket]) -> None:
+        context = client_ssl_context(self._upstream)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=context if context is not None else True),
+            auto_decompress=False,
+            skip_auto_headers=_NO_AUTO_HEADERS,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+        )
+        servers = [(self._recorder, self._serve)]
+        if self.blob_host is not None:
+            servers.append((self.blob_host, self._serve_blob_host))
+        for sock, (recorder, serve) in zip(sockets, servers, strict=True):
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", functools.partial(recorder.record, serve=serve))
+            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+            await runner.setup()
+            self._runners.append(runner)
+            await web.SockSite(runner, sock).start()
+
+    async def _stop(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    def _take(self, request: web.Request) -> Rule | None:
+        """The first armed rule that matches, with one use consumed."""
+        with self._lock:
+            for armed in self._armed:
+                if armed.remaining > 0 and armed.rule.matches(request.method, request.path, request.query_string):
+                    armed.remaining -= 1
+                    return armed.rule
+        return None
+
+    async def _serve(self, request: web.Request, tally: _Tally) -> web.StreamResponse:
+        rule = tally.rule = self._take(request)
+        if isinstance(rule, Respond):
+            tally.status, tally.response_bytes = rule.status, len(rule.body)
+            return web.Response(status=rule.status, headers=dict(rule.headers), body=rule.body)
+        if isinstance(rule, RedirectToBlobHost):
+            assert self.blob_host is not None
+            tally.status = 307
+            return web.Response(status=307, headers={"Location": self.blob_host.url + request.raw_path})
+        return await self._relay(
+            request, tally, _forwarded_headers(request.headers, drop_cut=isinstance(rule, CutUpload))
+        )
+
+    async def _serve_blob_host(self, request: web.Request, tally: _Tally) -> web.StreamResponse:
+        """Fetch from the upstream with its own credentials (Basic), whatever the client sent."""
+        headers = _forwarded_headers(request.headers, drop_cut=False)
+        headers.popall("Authorization", None)
+        if self._upstream.credentials is not None:
+            headers["Authorization"] = self._upstream.credentials.basic_header()
+        return await self._relay(request, tally, headers)
+
+    async def _relay(self, request: web.Request, tally: _Tally, headers: CIMultiDict[str]) -> web.StreamResponse:
+        """Stream the request upstream and the answer back, applying the download/upload rule in ``tally``."""
+        assert self._session is not None
+        rule = tally.rule
+        cut_upload = rule.after_bytes if isinstance(rule, CutUpload) else None
+        body = _read_body(request, tally, cut_upload) if request.body_exists or cut_upload is not None else None
+        target = yarl.URL(self._upstream.url + request.raw_path, encoded=True)
+        async with self._session.request(
+            request.method, target, headers=headers, data=body, allow_redirects=False
+        ) as upstream:
+            if cut_upload is not None:
+                await upstream.read()
+                return _cut(request)
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            response.headers.extend(self._response_headers(upstream.headers))
+            await response.prepare(request)
+            tally.status = upstream.status
+            limit = rule.after_bytes if isinstance(rule, CutDownload) else None
+            async for received in upstream.content.iter_any():
+                chunk = received if limit is None else received[: limit - tally.response_bytes]
+                if isinstance(rule, CorruptDownload) and 0 <= rule.offset - tally.response_bytes < len(chunk):
+                    at = rule.offset - tally.response_bytes
+                    chunk = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1 :]
+                await response.write(chunk)
+                tally.response_bytes += len(chunk)
+                if limit is not None and tally.response_bytes >= limit:
+                    break
+            if limit is not None:
+                await response.write(b"")  # sends the headers if no body byte carried them
+                await _drain(request)
+                return _cut(request)
+            return response
+
+    def _response_headers(self, headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+        """Upstream headers minus hop-by-hop ones, with absolute Locations at the upstream moved to the proxy."""
+        result: CIMultiDict[str] = CIMultiDict()
+        for key, value in headers.items():
+            if key.lower() in _HOP_BY_HOP:
+                continue
+            if key.lower() == "location" and (
+                value == self._upstream.url or value.startswith(self._upstream.url + "/")
+            ):
+                value = self.url + value[len(self._upstream.url) :]
+            result.add(key, value)
+        return result
+
+
+def _forwarded_headers(headers: CIMultiDictProxy[str], *, drop_cut: bool) -> CIMultiDict[str]:
+    """Request headers minus hop-by-hop ones; a cut upload also loses the lengths it would now contradict."""
+    dropped = _HOP_BY_HOP | ({"content-length", "content-range"} if drop_cut else set())
+    return CIMultiDict((key, value) for key, value in headers.items() if key.lower() not in dropped)
+
+
+async def _read_body(request: web.Request, tally: _Tally, limit: int | None) -> AsyncIterator[bytes]:
+    """The client's body as it arrives, ending after ``limit`` bytes if given.
+
+    Never yields an empty chunk: aiohttp would send it as the chunked body's terminator.
+    """
+    async for received in request.content.iter_any():
+        chunk = received if limit is None else received[: limit - tally.request_bytes]
+        if chunk:
+            tally.request_bytes += len(chunk)
+            yield chunk
+        if limit is not None and tally.request_bytes >= limit:
+            return
+
+
+async def _drain(request: web.Request) -> None:
+    """Wait until written bytes have left the process: aborting a transport discards its buffer."""
+    transport = request.transport
+    while transport is not None and not transport.is_closing() and transport.get_write_buffer_size():
+        await asyncio.sleep(0.001)
+
+
+def _cut(request: web.Request) -> web.StreamResponse:
+    """Drop the client connection like a network failure; aiohttp then quietly fails to finish the response."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.StreamResponse()
+
+
+def _listen() -> socket.socket:
+    """Bound before the server starts, so the port is known and cannot be taken in between."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock

@@ -1,0 +1,148 @@
+"""How blobs travel: chunked uploads, cross-repository mounts, and recovery from injected faults."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from harness import images, skopeo
+from harness.faultproxy import CorruptDownload, CutDownload, CutUpload, FaultProxy, RedirectToBlobHost, Respond
+from harness.registry import Registry, RegistryFactory
+from harness.runner import entry, sync
+
+pytestmark = pytest.mark.registry
+
+
+@pytest.fixture(scope="module")
+def origin(registry_factory: RegistryFactory) -> Registry:
+    """A second plain registry: the far side of every proxied transfer."""
+    return registry_factory()
+
+
+def uploads(proxy: FaultProxy, repo: str, method: str) -> list[str]:
+    return [r.query for r in proxy.requests if r.method == method and r.path.startswith(f"/v2/{repo}/blobs/uploads/")]
+
+
+def test_max_chunk_size_splits_uploads(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    artifact = images.make_artifact(seed=41, layer_sizes=(10 * 1024 + 5,))
+    images.push(origin, unique_repo, "1.0.0", artifact)
+    destination = fault_proxy.as_registry()
+    run = sync(
+        tmp_path, [entry(origin, destination, unique_repo)], hosts=[{"host": destination.host, "maxChunkSize": 4}]
+    )
+    assert (run.code, run.rows()[0]["status"]) == (0, "copied")
+    ranges = [r.headers.get("Content-Range") for r in fault_proxy.requests if r.method == "PATCH"]
+    assert ranges.count("0-4095") == 1 and "4096-8191" in ranges and "8192-10244" in ranges
+    assert all(r.request_bytes <= 4096 for r in fault_proxy.requests if r.method == "PATCH")
+    assert images.get_blob(destination, unique_repo, artifact.layers[0].digest) == artifact.layers[0].data
+
+
+def test_blob_already_pushed_in_the_run_is_mounted(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    image = images.make_image([20_000, 30_000], seed=42)
+    images.push(origin, unique_repo, "1.0.0", image)
+    destination = fault_proxy.as_registry()
+    second = f"{unique_repo}-second"
+    run = sync(tmp_path, [entry(origin, destination, unique_repo), entry(origin, destination, unique_repo, second)])
+    assert [r["tags"][0]["status"] for r in run.report["report"]["results"]] == ["copied", "copied"]
+    mounts = [r for r in fault_proxy.requests if r.method == "POST" and r.path == f"/v2/{second}/blobs/uploads/"]
+    assert {r.status for r in mounts} == {201} and len(mounts) == len(image.blobs)
+    assert all(f"from={unique_repo}".replace("/", "%2F") in r.query or f"from={unique_repo}" in r.query for r in mounts)
+    assert uploads(fault_proxy, second, "PATCH") == []
+    assert skopeo.inspect_raw(destination.docker_ref(second, "1.0.0")) == image.raw
+
+
+def test_transient_errors_then_success(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    artifact = images.make_artifact(seed=43)
+    images.push(origin, unique_repo, "1.0.0", artifact)
+    fault_proxy.add(Respond(503, method="POST", path="/blobs/uploads/"))
+    fault_proxy.add(Respond(429, {"Retry-After": "1"}, method="PUT", path="/manifests/"))
+    destination = fault_proxy.as_registry()
+    run = sync(tmp_path, [entry(origin, destination, unique_repo)])
+    assert (run.code, run.rows()[0]["status"]) == (0, "copied")
+    statuses = [(r.method, r.status) for r in fault_proxy.requests if r.method in ("POST", "PUT")]
+    assert ("POST", 503) in statuses and ("PUT", 429) in statuses
+    assert images.get_manifest(destination, unique_repo, "1.0.0").digest == artifact.digest
+
+
+def test_upload_cut_mid_blob_recovers_with_digest_intact(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    artifact = images.make_artifact(seed=44, layer_sizes=(300_000,))
+    images.push(origin, unique_repo, "1.0.0", artifact)
+    fault_proxy.add(CutUpload(100_000))
+    destination = fault_proxy.as_registry()
+    run = sync(tmp_path, [entry(origin, destination, unique_repo)])
+    assert (run.code, run.rows()[0]["status"]) == (0, "copied")
+    upload_calls = [(r.method, r.status) for r in fault_proxy.requests if "/blobs/uploads/" in r.path]
+    after_cut = upload_calls[upload_calls.index(("PATCH", None)) :]
+    # The client asks where the upload stands; distribution 2.8 signs the offset into the upload
+    # URL, so the cut session is lost (404) and a new one is opened.
+    assert ("GET", 404) in after_cut
+    assert ("POST", 202) in after_cut[after_cut.index(("GET", 404)) :]
+    layer = artifact.layers[0]
+    assert images.get_blob(destination, unique_repo, layer.digest) == layer.data
+
+
+def test_download_cut_mid_blob_resumes_with_range(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    artifact = images.make_artifact(seed=45, layer_sizes=(250_000,))
+    source = fault_proxy.as_registry()
+    images.push(source, unique_repo, "1.0.0", artifact)
+    layer = artifact.layers[0]
+    fault_proxy.add(CutDownload(60_000, path=layer.digest))
+    run = sync(tmp_path, [entry(source, origin, unique_repo)])
+    assert (run.code, run.rows()[0]["status"]) == (0, "copied")
+    gets = [r.headers.get("Range") for r in fault_proxy.requests if r.method == "GET" and layer.digest in r.path]
+    assert gets[0] is None and gets[1] is not None and gets[1].startswith("bytes=")
+    assert images.get_blob(origin, unique_repo, layer.digest) == layer.data
+
+
+def test_corrupted_blob_fails_and_pushes_nothing_under_the_tag(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    artifact = images.make_artifact(seed=46, layer_sizes=(5000,))
+    source = fault_proxy.as_registry()
+    images.push(source, unique_repo, "1.0.0", artifact)
+    layer = artifact.layers[0]
+    fault_proxy.add(CorruptDownload(1234, path=layer.digest, times=10))
+    run = sync(tmp_path, [entry(source, origin, unique_repo)])
+    assert run.code == 1
+    row = run.rows()[0]
+    assert (row["status"], row["digest"]) == ("failed", artifact.digest)
+    assert f"blob {layer.digest}: content hashes to sha256:" in row["error"]
+    with pytest.raises(images.RegistryError):
+        images.get_manifest(origin, unique_repo, "1.0.0")
+    with pytest.raises(images.RegistryError):
+        images.get_blob(origin, unique_repo, layer.digest)
+
+
+def test_redirect_to_another_host_gets_no_credentials(
+    tmp_path: Path, registry_htpasswd: Registry, origin: Registry, unique_repo: str
+) -> None:
+    credentials = registry_htpasswd.credentials
+    assert credentials is not None
+    artifact = images.make_artifact(seed=47)
+    images.push(registry_htpasswd, unique_repo, "1.0.0", artifact, auth=credentials)
+    with FaultProxy(upstream=registry_htpasswd) as proxy:
+        proxy.add(RedirectToBlobHost(times=10))
+        source = proxy.as_registry()
+        auth = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+        config = tmp_path / "docker"
+        config.mkdir()
+        (config / "config.json").write_text(json.dumps({"auths": {source.host: {"auth": auth}}}))
+        run = sync(tmp_path, [entry(source, origin, unique_repo)], env={"DOCKER_CONFIG": str(config)})
+        assert (run.code, run.rows()[0]["status"]) == (0, "copied")
+        assert proxy.blob_host is not None
+        redirected = proxy.blob_host.requests
+        assert redirected and not any(r.had_authorization for r in redirected)
+        assert any(r.had_authorization for r in proxy.requests if "/blobs/sha256:" in r.path)
+    assert images.get_manifest(origin, unique_repo, "1.0.0").digest == artifact.digest
