@@ -11,7 +11,7 @@ from typer._click import exceptions as click_exceptions  # typer vendors click; 
 
 from fluxmirror.cli.keygen import keygen
 from fluxmirror.cli.login import login
-from fluxmirror.cli.options import GlobalOptions
+from fluxmirror.cli.options import GlobalOptions, NoEnvsubstOption
 from fluxmirror.cli.secret import secret
 from fluxmirror.cli.sync import sync
 from fluxmirror.cli.version import version
@@ -35,7 +35,7 @@ app = typer.Typer(
 def _global_options(
     ctx: typer.Context,
     timeout: Annotated[str | None, typer.Option(help="Default operation timeout.")] = None,
-    no_envsubst: Annotated[bool, typer.Option(help="Do not substitute ${VAR} in the config.")] = False,
+    no_envsubst: NoEnvsubstOption = False,
 ) -> None:
     """Options accepted before the command name, like Cobra's persistent flags."""
     ctx.obj = GlobalOptions(timeout=timeout, no_envsubst=no_envsubst)

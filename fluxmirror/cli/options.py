@@ -8,21 +8,40 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from fluxmirror.api.duration import Duration
+from fluxmirror.config import LoadedConfig, load_config
 from fluxmirror.errors import UsageError
 
 __all__ = [
     "CONFIG_ENV",
+    "ConfigOption",
     "GlobalOptions",
+    "HostsOption",
+    "NoEnvsubstOption",
+    "ResolutionTimeoutOption",
     "hosts_config_source",
+    "load_hosts_config",
     "parse_duration_flag",
     "sync_config_source",
 ]
 
 CONFIG_ENV = "FLUX_MIRROR_CONFIG"
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-f", help="Config path, or '-' for stdin.", show_default="$FLUX_MIRROR_CONFIG"),
+]
+HostsOption = Annotated[
+    list[str] | None, typer.Option("--host", help="Host from the config (repeatable); default all.")
+]
+ResolutionTimeoutOption = Annotated[
+    str | None, typer.Option("--timeout", help="Bound on credential resolution.", show_default="1m")
+]
+NoEnvsubstOption = Annotated[bool, typer.Option("--no-envsubst", help="Do not substitute ${VAR} in the config.")]
 
 
 @dataclass(slots=True)
@@ -74,3 +93,13 @@ def _executable() -> Path:
 def hosts_config_source(flag: str | None, env: Mapping[str, str] = os.environ) -> str:
     """`login`/`secret`: -f, else $FLUX_MIRROR_CONFIG, else `<executable>.config`."""
     return flag or env.get(CONFIG_ENV, "") or f"{_executable()}.config"
+
+
+def load_hosts_config(
+    ctx: typer.Context, config: str | None, timeout: str | None, no_envsubst: bool
+) -> tuple[LoadedConfig, Duration]:
+    """The shared start of `login` and `secret`: the resolution timeout and a hosts-only-friendly config."""
+    options = GlobalOptions.of(ctx)
+    resolution_timeout = options.resolve_timeout(timeout, "1m")
+    loaded = load_config(hosts_config_source(config), require_entries=False, envsubst=options.envsubst(no_envsubst))
+    return loaded, resolution_timeout

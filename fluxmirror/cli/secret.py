@@ -6,8 +6,13 @@ from typing import Annotated
 
 import typer
 
-from fluxmirror.cli.options import GlobalOptions, hosts_config_source
-from fluxmirror.config import load_config
+from fluxmirror.cli.options import (
+    ConfigOption,
+    HostsOption,
+    NoEnvsubstOption,
+    ResolutionTimeoutOption,
+    load_hosts_config,
+)
 from fluxmirror.errors import NotImplementedYetError
 
 __all__ = ["secret"]
@@ -18,11 +23,8 @@ _KUBE = "Kubernetes connection"
 def secret(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the Secret.", show_default=False)],
-    config: Annotated[
-        str | None,
-        typer.Option("--config", "-f", help="Config path, or '-' for stdin.", show_default="$FLUX_MIRROR_CONFIG"),
-    ] = None,
-    host: Annotated[list[str] | None, typer.Option(help="Host to include (repeatable); default all.")] = None,
+    config: ConfigOption = None,
+    host: HostsOption = None,
     create: Annotated[bool, typer.Option(help="Fail if the Secret already exists.")] = False,
     kubeconfig: Annotated[
         str | None, typer.Option(envvar="KUBECONFIG", help="Kubeconfig file.", rich_help_panel=_KUBE)
@@ -53,11 +55,9 @@ def secret(
     insecure_skip_tls_verify: Annotated[
         bool, typer.Option(help="Skip API server certificate verification.", rich_help_panel=_KUBE)
     ] = False,
-    timeout: Annotated[str | None, typer.Option(help="Bound on credential resolution.", show_default="1m")] = None,
-    no_envsubst: Annotated[bool, typer.Option(help="Do not substitute ${VAR} in the config.")] = False,
+    timeout: ResolutionTimeoutOption = None,
+    no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Write the config's host credentials as a kubernetes.io/dockerconfigjson Secret."""
-    options = GlobalOptions.of(ctx)
-    options.resolve_timeout(timeout, "1m")
-    load_config(hosts_config_source(config), require_entries=False, envsubst=options.envsubst(no_envsubst))
+    load_hosts_config(ctx, config, timeout, no_envsubst)
     raise NotImplementedYetError("secret")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fluxmirror.cli.options import GlobalOptions, sync_config_source
+from fluxmirror.cli.options import GlobalOptions, NoEnvsubstOption, sync_config_source
 from fluxmirror.cli.sync_output import run_and_print
 from fluxmirror.config import load_config
 from fluxmirror.errors import UsageError
@@ -30,7 +30,7 @@ def sync(
     verbose: Annotated[bool, typer.Option(help="Log every operation on stderr.")] = False,
     no_progress: Annotated[bool, typer.Option(help="Disable the live progress spinner.")] = False,
     insecure: Annotated[bool, typer.Option(help="Allow plain HTTP and skip TLS verification.")] = False,
-    no_envsubst: Annotated[bool, typer.Option(help="Do not substitute ${VAR} in the config.")] = False,
+    no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Mirror Helm charts and OCI artifacts as the config describes."""
     options = GlobalOptions.of(ctx)

@@ -210,43 +210,45 @@ class RegistryClient:
 
     # Manifests ----------------------------------------------------------------------------------
 
-    async def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
-        """The manifest's descriptor, or None when the registry says 404."""
+    async def _manifest_response(
+        self, method: str, repository: str, reference: str
+    ) -> tuple[Mapping[str, str], bytes] | None:
+        """Headers and (for GET) the capped body of a manifest request; None when it is 404."""
         try:
             async with self.request(
-                "HEAD",
+                method,
                 f"/v2/{repository}/manifests/{reference}",
                 repository=repository,
                 scopes=[pull_scope(repository)],
                 headers={"Accept": MANIFEST_ACCEPT},
             ) as response:
-                return Descriptor(
-                    media_type=response.headers.get("Content-Type", "").split(";")[0],
-                    digest=response.headers.get("Docker-Content-Digest", ""),
-                    size=int(response.headers.get("Content-Length", "0") or 0),
-                )
+                body = await _read_capped(response, MAX_MANIFEST_BYTES + 1) if method == "GET" else b""
+                return response.headers, body
         except RegistryError as exc:
             if exc.status == 404:
                 return None
             raise
 
+    async def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
+        """The manifest's descriptor, or None when the registry says 404."""
+        found = await self._manifest_response("HEAD", repository, reference)
+        if found is None:
+            return None
+        headers = found[0]
+        return Descriptor(
+            media_type=headers.get("Content-Type", "").split(";")[0],
+            digest=headers.get("Docker-Content-Digest", ""),
+            size=int(headers.get("Content-Length", "0") or 0),
+        )
+
     async def get_manifest(self, repository: str, reference: str) -> Manifest | None:
         """The manifest's exact bytes, digest-checked; None on 404."""
-        try:
-            async with self.request(
-                "GET",
-                f"/v2/{repository}/manifests/{reference}",
-                repository=repository,
-                scopes=[pull_scope(repository)],
-                headers={"Accept": MANIFEST_ACCEPT},
-            ) as response:
-                raw = await _read_capped(response, MAX_MANIFEST_BYTES + 1)
-                content_type = response.headers.get("Content-Type", "")
-                header_digest = response.headers.get("Docker-Content-Digest", "")
-        except RegistryError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        found = await self._manifest_response("GET", repository, reference)
+        if found is None:
+            return None
+        headers, raw = found
+        content_type = headers.get("Content-Type", "")
+        header_digest = headers.get("Docker-Content-Digest", "")
         if len(raw) > MAX_MANIFEST_BYTES:
             raise OCIError(f"manifest {self.registry}/{repository}:{reference} exceeds {MAX_MANIFEST_BYTES} bytes")
         manifest = parse_manifest(raw, content_type)
