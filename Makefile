@@ -39,10 +39,8 @@ test: system-deps install lint typecheck
 schemas: install
 	$(BIN)/python -m fluxmirror.api.schema docs
 
-demo: install
-	@echo "make demo: not yet. 'sync' lands with issue #3; this target will then start local registries"
-	@echo "and a chart repository, mirror into them and print the report. Until then, the CLI validates:"
-	$(BIN)/fluxmirror sync docs/examples/artifacts.yaml --dry-run || true
+demo: system-deps install
+	$(BIN)/python -m benchmarks.demo
 
 bench: system-deps install
 	$(BIN)/python -m benchmarks

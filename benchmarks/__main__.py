@@ -1,6 +1,37 @@
-"""Run every benchmark and print its table."""
+"""Run the benchmarks and print their tables (`make bench`).
 
-from benchmarks import selection
+The copy benchmark starts local registries and writes a few gigabytes under /tmp; `--quick`
+shrinks it to a smoke check that finishes in well under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks import copy, selection
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("selection", "copy"), help="run one benchmark")
+    parser.add_argument(
+        "--quick", action="store_true", help="copy benchmark at smoke-test sizes (20 small tags, 2 tags × 2 × 32 MiB)"
+    )
+    parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the copy table as Markdown to PATH")
+    args = parser.parse_args(argv)
+    if args.only == "selection" and args.markdown:
+        parser.error("--markdown writes the copy table; it needs the copy benchmark")
+
+    if args.only != "copy":
+        print(selection.report(), end="\n\n", flush=True)
+    if args.only != "selection":
+        results = copy.run(copy.QUICK if args.quick else copy.FULL)
+        print(results.text())
+        if args.markdown:
+            args.markdown.write_text(results.markdown())
+    return 0
+
 
 if __name__ == "__main__":
-    print(selection.report())
+    raise SystemExit(main())

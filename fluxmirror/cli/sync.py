@@ -7,10 +7,9 @@ from typing import Annotated
 import typer
 
 from fluxmirror.cli.options import GlobalOptions, NoEnvsubstOption, sync_config_source
-from fluxmirror.cli.sync_output import run_and_print
 from fluxmirror.config import load_config
 from fluxmirror.errors import UsageError
-from fluxmirror.sync.engine import SyncOptions
+from fluxmirror.sync.options import SyncOptions
 
 __all__ = ["OUTPUT_FORMATS", "sync"]
 
@@ -52,6 +51,11 @@ def sync(
         dry_run=dry_run,
         insecure=insecure,
     )
+    # Imported here, not at the top: the engine pulls in aiohttp, which would slow every other command.
+
+    # Imported here, not at the top: the engine pulls in aiohttp, which would slow every other command.
+    from fluxmirror.cli.sync_output import run_and_print
+
     return run_and_print(
         loaded.config,
         sync_options,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 from fluxmirror.api.config import Config
 from fluxmirror.api.duration import Duration
@@ -21,23 +20,13 @@ from fluxmirror.oci.transport import Transport
 from fluxmirror.sync.events import JobOutcome, Progress
 from fluxmirror.sync.job import JobSettings, run_tag_job
 from fluxmirror.sync.logfmt import kv
+from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
 
-__all__ = ["SyncOptions", "run_sync"]
+__all__ = ["run_sync"]
 
 log = logging.getLogger(__name__)
 _KIB = 1024
-_FIVE_MINUTES = Duration.parse("5m")
-
-
-@dataclass(frozen=True, slots=True)
-class SyncOptions:
-    concurrency: int = 4
-    retries: int = 3
-    timeout: Duration = _FIVE_MINUTES
-    overwrite: bool = False
-    dry_run: bool = False
-    insecure: bool = False
 
 
 def _copy_session(config: Config, registries: Registries, options: SyncOptions) -> CopySession:

@@ -39,7 +39,7 @@ class _Isolation:
 
 
 @functools.cache
-def _isolation() -> _Isolation:
+def isolation() -> _Isolation:
     root = Path(tempfile.mkdtemp(prefix="fluxmirror-skopeo-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     authfile = root / "auth.json"
@@ -62,26 +62,26 @@ def _isolation() -> _Isolation:
 
 
 def _run(args: list[str]) -> bytes:
-    isolation = _isolation()
+    sandbox = isolation()
     command = [
         SKOPEO_BIN,
         "--policy",
-        str(isolation.policy),
+        str(sandbox.policy),
         "--registries.d",
-        str(isolation.registries_d),
+        str(sandbox.registries_d),
         "--command-timeout",
         "60s",
         *args,
     ]
-    result = subprocess.run(command, capture_output=True, env=isolation.env, timeout=120, check=False)
+    result = subprocess.run(command, capture_output=True, env=sandbox.env, timeout=120, check=False)
     if result.returncode != 0:
         raise SkopeoError(args, result.returncode, result.stderr.decode(errors="replace"))
     return result.stdout
 
 
-def _access(prefix: str, creds: Credentials | None, tls_verify: bool, cert_dir: Path | None) -> list[str]:
+def access(prefix: str, creds: Credentials | None, tls_verify: bool, cert_dir: Path | None) -> list[str]:
     """The per-side flags; ``prefix`` is "" for single-image commands, "src-"/"dest-" for copy."""
-    args = [f"--{prefix}authfile", str(_isolation().authfile), f"--{prefix}tls-verify={str(tls_verify).lower()}"]
+    args = [f"--{prefix}authfile", str(isolation().authfile), f"--{prefix}tls-verify={str(tls_verify).lower()}"]
     args += [f"--{prefix}creds", creds.skopeo()] if creds else [f"--{prefix}no-creds"]
     if cert_dir is not None:
         args += [f"--{prefix}cert-dir", str(cert_dir)]
@@ -98,13 +98,13 @@ def inspect_raw(
 ) -> bytes:
     """The manifest (or with ``config`` the config blob) exactly as the registry serves it."""
     flags = ["--raw", *(["--config"] if config else [])]
-    return _run(["inspect", *flags, *_access("", creds, tls_verify, cert_dir), ref])
+    return _run(["inspect", *flags, *access("", creds, tls_verify, cert_dir), ref])
 
 
 def list_tags(
     ref: str, *, creds: Credentials | None = None, tls_verify: bool = False, cert_dir: Path | None = None
 ) -> list[str]:
-    output = _run(["list-tags", *_access("", creds, tls_verify, cert_dir), ref])
+    output = _run(["list-tags", *access("", creds, tls_verify, cert_dir), ref])
     return list(json.loads(output).get("Tags") or [])
 
 
@@ -127,8 +127,8 @@ def copy(
             "--quiet",
             "--preserve-digests",
             *(["--all"] if all_images else []),
-            *_access("src-", src_creds, src_tls_verify, src_cert_dir),
-            *_access("dest-", dest_creds, dest_tls_verify, dest_cert_dir),
+            *access("src-", src_creds, src_tls_verify, src_cert_dir),
+            *access("dest-", dest_creds, dest_tls_verify, dest_cert_dir),
             src,
             dest,
         ]

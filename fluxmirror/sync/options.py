@@ -1,0 +1,21 @@
+"""The knobs of a sync run, kept apart from the engine so the CLI can build them without loading it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fluxmirror.api.duration import Duration
+
+__all__ = ["SyncOptions"]
+
+_FIVE_MINUTES = Duration.parse("5m")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    concurrency: int = 4
+    retries: int = 3
+    timeout: Duration = _FIVE_MINUTES
+    overwrite: bool = False
+    dry_run: bool = False
+    insecure: bool = False
