@@ -17,12 +17,12 @@ import uvloop
 from fluxmirror.api.config import Config
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.dockerconfig import DockerConfigCredentials
+from fluxmirror.cli.progress import TextProgress
 from fluxmirror.sync.engine import run_sync
 from fluxmirror.sync.events import Progress, SilentProgress
 from fluxmirror.sync.logfmt import configure_verbose_logging
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.output import render_json, render_yaml, summary_line
-from fluxmirror.sync.progress import TextProgress
 from fluxmirror.sync.report import build_report, log_summary, process_exit_code
 
 __all__ = ["run_and_print"]

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from fluxmirror.sync import progress
+from fluxmirror.cli.progress import SPINNER_FRAMES, TextProgress
+from fluxmirror.cli import progress
 from fluxmirror.sync.events import JobOutcome
-from fluxmirror.sync.progress import SPINNER_FRAMES, TextProgress
 
 ERASE = "\r\x1b[K"
 FRAME = re.compile(r"\r(?P<frame>[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]) syncing\.\.\. \((?P<done>\d+)/(?P<total>\d+) done\)")

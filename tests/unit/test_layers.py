@@ -1,0 +1,58 @@
+"""Imports flow one way (cli → sync → oci/auth/config/selection → api), so a reader finds each
+concern in one room and lower layers never reach up; this test keeps it so."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "fluxmirror"
+
+# For each layer, the fluxmirror layers it may import (besides itself and the shared leaves).
+ALLOWED: dict[str, set[str]] = {
+    "api": set(),
+    "selection": {"api"},
+    "oci": {"api", "auth"},
+    "auth": {"api"},
+    "config": {"api", "selection", "oci"},
+    "sync": {"api", "selection", "oci", "auth", "config"},
+    "cli": {"api", "selection", "oci", "auth", "config", "sync"},
+}
+SHARED_LEAVES = {"errors", "oserror", "__init__"}
+CLI_ONLY_THIRD_PARTY = {"typer", "uvloop"}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _layer(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+MODULES = sorted(path for path in PACKAGE.rglob("*.py") if _layer(path) in ALLOWED)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_imports_flow_one_way(path: Path) -> None:
+    layer = _layer(path)
+    for name in _imports(path):
+        parts = name.split(".")
+        if parts[0] == "fluxmirror" and len(parts) > 1:
+            assert parts[1] in {layer, *ALLOWED[layer], *SHARED_LEAVES}, f"{layer} must not import {name}"
+        elif parts[0] in CLI_ONLY_THIRD_PARTY:
+            assert layer == "cli", f"only the cli layer uses {parts[0]}"
+
+
+def test_every_layer_is_known() -> None:
+    layers = {_layer(path) for path in PACKAGE.rglob("*.py")}
+    assert layers <= set(ALLOWED) | SHARED_LEAVES | {"__main__"}
