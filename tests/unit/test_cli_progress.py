@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from fluxmirror.cli.progress import SPINNER_FRAMES, TextProgress
 from fluxmirror.cli import progress
+from fluxmirror.cli.progress import SPINNER_FRAMES, TextProgress
 from fluxmirror.sync.events import JobOutcome
 
 ERASE = "\r\x1b[K"
