@@ -72,13 +72,10 @@ class Blob:
 
 
 @dataclass(frozen=True)
-class Manifest:
-    """An image or artifact manifest (``document``) with the blobs it references."""
+class _Document:
+    """Anything pushed as a manifest: its bytes travel as a blob-like ``document``."""
 
     document: Blob
-    config: Blob
-    layers: tuple[Blob, ...]
-    platform: str | None = None  # "os/arch[/variant]" an index should advertise
 
     @property
     def raw(self) -> bytes:
@@ -91,6 +88,15 @@ class Manifest:
     @property
     def media_type(self) -> str:
         return self.document.media_type
+
+
+@dataclass(frozen=True)
+class Manifest(_Document):
+    """An image or artifact manifest (``document``) with the blobs it references."""
+
+    config: Blob
+    layers: tuple[Blob, ...]
+    platform: str | None = None  # "os/arch[/variant]" an index should advertise
 
     @property
     def blobs(self) -> tuple[Blob, ...]:
@@ -98,23 +104,10 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class Index:
+class Index(_Document):
     """An OCI index or Docker manifest list with its child manifests."""
 
-    document: Blob
     children: tuple[Manifest, ...]
-
-    @property
-    def raw(self) -> bytes:
-        return self.document.data
-
-    @property
-    def digest(self) -> str:
-        return self.document.digest
-
-    @property
-    def media_type(self) -> str:
-        return self.document.media_type
 
 
 Pushable = Manifest | Index
