@@ -17,6 +17,7 @@ import uvloop
 from fluxmirror.api.config import Config
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.dockerconfig import DockerConfigCredentials
+from fluxmirror.auth.hosts import HostsCredentials
 from fluxmirror.cli.progress import TextProgress
 from fluxmirror.sync.engine import run_sync
 from fluxmirror.sync.events import Progress, SilentProgress
@@ -39,7 +40,8 @@ def run_and_print(
     undo_logging = configure_verbose_logging(sys.stderr) if verbose else None
     started = time.monotonic()
     try:
-        results = uvloop.run(run_sync(config, options, DockerConfigCredentials(), progress))
+        credentials = HostsCredentials(config.hosts, DockerConfigCredentials())
+        results = uvloop.run(run_sync(config, options, credentials, progress))
     finally:
         progress.stop()
     duration = Duration.from_seconds(time.monotonic() - started)

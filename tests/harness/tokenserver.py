@@ -64,7 +64,7 @@ class _Denied(Exception):
 class TokenServer:
     """Runs in a daemon thread on a loopback port for the whole session.
 
-    Mutable knobs (``allow_anonymous_pull``, ``bearer_validator``, ``expires_in``) exist so
+    Mutable knobs (``allow_anonymous_pull``, ``bearer_validator``, ``password_validator``, ``expires_in``) exist so
     individual tests can shape behaviour; the ``token_server`` fixture resets them.
     """
 
@@ -76,6 +76,7 @@ class TokenServer:
         self._refresh_tokens: dict[str, str] = {}
         self.allow_anonymous_pull = False
         self.bearer_validator: Callable[[str], bool] | None = None
+        self.password_validator: Callable[[str, str], bool] | None = None
         self.expires_in = DEFAULT_EXPIRES_IN
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -101,6 +102,7 @@ class TokenServer:
             self._refresh_tokens.clear()
         self.allow_anonymous_pull = False
         self.bearer_validator = None
+        self.password_validator = None
         self.expires_in = DEFAULT_EXPIRES_IN
 
     def close(self) -> None:
@@ -198,6 +200,8 @@ class TokenServer:
         return None
 
     def _password_ok(self, username: str, password: str | None) -> bool:
+        if self.password_validator is not None and password is not None:
+            return self.password_validator(username, password)
         return username == self.credentials.username and password == self.credentials.password
 
     def _token_response(self, subject: str, granted: list[_Grant], refresh: str | None) -> bytes:

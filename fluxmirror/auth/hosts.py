@@ -1,0 +1,133 @@
+"""Credentials configured under `hosts` (config.md "Per-host credential", clarifications §5.1/§5.3).
+
+A listed host takes priority over the ambient Docker config. Its token comes from one source:
+`value` (static), `fromPath` (re-read on every use, so rotated projected tokens are picked up),
+or `jwkPath`/`jwkValue` (a JWT signed here: without `exp` a fresh 60 s token every time, with
+`exp` a cached one re-minted at half its lifetime). Without `username` the token is a bearer
+credential sent on every request; with `username` it is the password of a username/password pair.
+
+Provider-based sources and transport TLS are not built yet; `check_supported` refuses a config
+that needs them when it is loaded, rather than at the first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from fluxmirror.api.config import Config, Host
+from fluxmirror.api.config import Credential as CredentialSpec
+from fluxmirror.api.duration import Duration
+from fluxmirror.auth.credentials import Credential, CredentialSource
+from fluxmirror.auth.jwk import JWKError, SigningKey, load_signing_key, sign_jwt
+from fluxmirror.errors import ConfigError, FluxMirrorError
+from fluxmirror.oserror import path_error
+
+__all__ = ["HostCredentialError", "HostsCredentials", "TokenMinter", "check_supported"]
+
+DEFAULT_JWT_LIFETIME: Final = Duration.parse("60s")
+
+
+class HostCredentialError(FluxMirrorError):
+    """A configured credential could not be produced; the message names the host, never the secret."""
+
+
+def check_supported(config: Config, *, uses_tls: bool) -> None:
+    """Refuse, at load time, config features this build cannot honour yet (`uses_tls`: sync connects)."""
+    for index, host in enumerate(config.hosts):
+        where = f'hosts[{index}] "{host.host}"'
+        if host.provider.strip():
+            raise ConfigError(f'{where}: provider "{host.provider}" is not supported yet by fluxmirror')
+        if host.credential is not None and host.credential.provider.strip():
+            raise ConfigError(
+                f'{where}: credential.provider "{host.credential.provider}" is not supported yet by fluxmirror'
+            )
+        if uses_tls and host.tls is not None:
+            raise ConfigError(f"{where}: tls is not supported yet by fluxmirror")
+
+
+class TokenMinter:
+    """Produces the token of one host's `credential`, with the lifetimes of clarifications §5.3."""
+
+    def __init__(self, host: Host) -> None:
+        assert host.credential is not None
+        self.host = host.host.strip()
+        self._spec: CredentialSpec = host.credential
+        self._key: SigningKey | None = None
+        self._cached: tuple[str, float] | None = None
+        self._lock = asyncio.Lock()
+
+    async def token(self) -> str:
+        spec = self._spec
+        if spec.value.strip():
+            return spec.value.strip()
+        if spec.fromPath.strip():
+            return await asyncio.to_thread(self._read_token_file, spec.fromPath.strip())
+        return await self._signed()
+
+    def _read_token_file(self, path: str) -> str:
+        try:
+            token = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = path_error("open", path, exc) if isinstance(exc, OSError) else "not UTF-8 text"
+            raise HostCredentialError(f'host "{self.host}": credential.fromPath: {reason}') from None
+        if not token:
+            raise HostCredentialError(f'host "{self.host}": token file "{path}" is empty')
+        return token
+
+    async def _signed(self) -> str:
+        async with self._lock:
+            now = time.time()
+            if self._cached is not None and self._cached[1] > now:
+                return self._cached[0]
+            key = self._key if self._key is not None else await asyncio.to_thread(self._load_key)
+            self._key = key
+            lifetime = self._spec.exp or DEFAULT_JWT_LIFETIME
+            token = sign_jwt(
+                key,
+                issuer=self._spec.iss.strip(),
+                subject=self._spec.sub.strip(),
+                audience=self._spec.aud.strip() or self.host,
+                lifetime_seconds=lifetime.total_seconds(),
+                now=now,
+            )
+            if self._spec.exp is not None:
+                self._cached = (token, now + lifetime.total_seconds() / 2)
+            return token
+
+    def _load_key(self) -> SigningKey:
+        spec = self._spec
+        field = "credential.jwkPath" if spec.jwkPath.strip() else "credential.jwkValue"
+        try:
+            data = Path(spec.jwkPath.strip()).read_bytes() if spec.jwkPath.strip() else spec.jwkValue.encode()
+            return load_signing_key(data)
+        except OSError as exc:
+            raise HostCredentialError(f'host "{self.host}": {field}: {path_error("open", spec.jwkPath, exc)}') from None
+        except JWKError as exc:
+            raise HostCredentialError(f'host "{self.host}": {field}: {exc}') from None
+
+    async def credential(self, username: str) -> Credential:
+        token = await self.token()
+        return Credential(username=username, password=token) if username else Credential(registry_token=token)
+
+
+class HostsCredentials:
+    """The sync credential source: configured hosts first, everything else from `fallback`."""
+
+    def __init__(self, hosts: Sequence[Host], fallback: CredentialSource) -> None:
+        self._fallback = fallback
+        self._minters = {
+            host.host.strip(): (TokenMinter(host), host.username.strip())
+            for host in hosts
+            if host.credential is not None
+        }
+
+    async def resolve(self, registry: str, repository: str) -> Credential:
+        configured = self._minters.get(registry)
+        if configured is None:
+            return await self._fallback.resolve(registry, repository)
+        minter, username = configured
+        return await minter.credential(username)

@@ -1,0 +1,133 @@
+"""Host credentials: token sources, lifetimes and caching (clarifications §5.3), and load-time refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+import msgspec
+import pytest
+
+from fluxmirror.api.config import Config, Host
+from fluxmirror.api.config import Credential as CredentialSpec
+from fluxmirror.api.duration import Duration
+from fluxmirror.auth.credentials import Credential
+from fluxmirror.auth.hosts import HostCredentialError, HostsCredentials, TokenMinter, check_supported
+from fluxmirror.auth.keygen import write_key_pair
+from fluxmirror.errors import ConfigError
+
+
+def host(name: str = "registry.example", username: str = "", **credential: object) -> Host:
+    return Host(host=name, username=username, credential=msgspec.convert(credential, CredentialSpec))
+
+
+class _Ambient:
+    async def resolve(self, registry: str, repository: str) -> Credential:
+        return Credential(username="ambient", password="a")
+
+
+async def test_value_is_bearer_without_username_and_password_with_it() -> None:
+    source = HostsCredentials([host(value="t0k"), host("other.example", username="bot", value="pw")], _Ambient())
+    assert await source.resolve("registry.example", "a/b") == Credential(registry_token="t0k")
+    assert await source.resolve("other.example", "a/b") == Credential(username="bot", password="pw")
+    assert await source.resolve("unlisted.example", "a/b") == Credential(username="ambient", password="a")
+
+
+async def test_from_path_is_re_read_on_every_use(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    minter = TokenMinter(host(fromPath=str(token)))
+    assert await minter.token() == "first"
+    token.write_text("  rotated  ")
+    assert await minter.token() == "rotated"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "credential.fromPath: open {path}: no such file or directory"), (" \n", 'token file "{path}" is empty')],
+    ids=["missing", "empty"],
+)
+async def test_from_path_errors_name_the_host_and_file(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(HostCredentialError) as caught:
+        await TokenMinter(host(fromPath=str(path))).token()
+    assert str(caught.value) == 'host "registry.example": ' + message.format(path=path)
+
+
+@pytest.fixture
+def private_key(tmp_path: Path) -> tuple[Path, jwt.PyJWKSet]:
+    write_key_pair(str(tmp_path))
+    return tmp_path / "privkey.json", jwt.PyJWKSet.from_json((tmp_path / "pubkey.json").read_text())
+
+
+def _claims(token: str, keys: jwt.PyJWKSet, audience: str) -> dict[str, object]:
+    key = keys.keys[0]
+    assert jwt.get_unverified_header(token)["kid"] == key.key_id
+    claims: dict[str, object] = jwt.decode(token, key.key, algorithms=["EdDSA"], audience=audience)
+    return claims
+
+
+async def test_jwk_without_exp_signs_a_fresh_60s_token_every_time(private_key: tuple[Path, jwt.PyJWKSet]) -> None:
+    path, keys = private_key
+    minter = TokenMinter(host(jwkPath=str(path), iss="https://ci", sub="pusher"))
+    first, second = await minter.token(), await minter.token()
+    assert first != second
+    claims = _claims(first, keys, "registry.example")
+    assert (claims["iss"], claims["sub"], claims["aud"]) == ("https://ci", "pusher", ["registry.example"])
+    assert int(claims["exp"]) - int(claims["iat"]) == 60  # type: ignore[call-overload]
+
+
+async def test_jwk_with_exp_is_cached_and_carries_the_audience(private_key: tuple[Path, jwt.PyJWKSet]) -> None:
+    path, keys = private_key
+    minter = TokenMinter(
+        host(jwkValue=path.read_text(), iss="i", sub="s", aud="registry.internal", exp=Duration.parse("8760h"))
+    )
+    first = await minter.token()
+    assert await minter.token() == first
+    claims = _claims(first, keys, "registry.internal")
+    assert int(claims["exp"]) - int(claims["iat"]) == 8760 * 3600  # type: ignore[call-overload]
+
+
+async def test_bad_jwk_names_the_field_not_the_key() -> None:
+    with pytest.raises(HostCredentialError) as caught:
+        await TokenMinter(host(jwkValue='{"kty":"RSA","d":"secret-material"}', iss="i", sub="s")).token()
+    assert str(caught.value).startswith('host "registry.example": credential.jwkValue: ')
+    assert "secret-material" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "uses_tls", "message"),
+    [
+        (
+            [Host(host="a.io", provider="ecr")],
+            False,
+            'hosts[0] "a.io": provider "ecr" is not supported yet by fluxmirror',
+        ),
+        (
+            [host("a.io", provider="github")],
+            False,
+            'hosts[0] "a.io": credential.provider "github" is not supported yet by fluxmirror',
+        ),
+        (
+            [
+                Host(host="a.io", maxChunkSize=1),
+                msgspec.convert({"host": "b.io", "tls": {"serverAuth": {"value": "pem"}}}, Host),
+            ],
+            True,
+            'hosts[1] "b.io": tls is not supported yet by fluxmirror',
+        ),
+    ],
+    ids=["host-provider", "credential-provider", "tls-for-sync"],
+)
+def test_unsupported_features_are_refused_at_load(hosts: list[Host], uses_tls: bool, message: str) -> None:
+    config = Config(apiVersion="mirror.plugin.fluxcd.io/v1beta1", kind="Config", hosts=hosts)
+    with pytest.raises(ConfigError) as caught:
+        check_supported(config, uses_tls=uses_tls)
+    assert str(caught.value) == message
+
+
+def test_tls_is_fine_for_commands_that_do_not_connect() -> None:
+    tls_host = msgspec.convert({"host": "b.io", "tls": {"serverAuth": {"value": "pem"}}}, Host)
+    check_supported(Config(apiVersion="v", kind="Config", hosts=[tls_host]), uses_tls=False)
