@@ -15,7 +15,7 @@ from harness.pki import PKI, create_pki
 from harness.registry import Registry, RegistryFactory, unique_repo_name
 from harness.tokenserver import TokenServer
 
-pytest_plugins = ["harness.fixtures_faults"]
+pytest_plugins = ["harness.fixtures_faults", "harness.fixtures_kube"]
 
 
 @pytest.fixture(scope="session", autouse=True)

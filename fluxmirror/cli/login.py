@@ -6,6 +6,9 @@ from typing import Annotated
 
 import typer
 
+from fluxmirror.auth.dockerlogin import DockerConfigFile, docker_config_dir
+from fluxmirror.auth.hosts import check_supported
+from fluxmirror.cli.hosts import CredentialResolver, select_hosts, skipped_line
 from fluxmirror.cli.options import (
     ConfigOption,
     HostsOption,
@@ -13,7 +16,6 @@ from fluxmirror.cli.options import (
     ResolutionTimeoutOption,
     load_hosts_config,
 )
-from fluxmirror.errors import NotImplementedYetError
 
 __all__ = ["login"]
 
@@ -30,5 +32,26 @@ def login(
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Store the credentials of the config's hosts in the Docker config, like `docker login`."""
-    load_hosts_config(ctx, config, timeout, no_envsubst)
-    raise NotImplementedYetError("login")
+    loaded, resolution_timeout = load_hosts_config(ctx, config, timeout, no_envsubst)
+    check_supported(loaded.config, uses_tls=False)
+    selected = select_hosts(loaded.config.hosts, host or [])
+    # Load (and detect a helper) before minting anything, so a broken Docker config wastes no token.
+    docker = DockerConfigFile.load(docker_config_dir(docker_config))
+    if not plaintext:
+        docker.detect_helper()
+    resolver = CredentialResolver(resolution_timeout)
+    for entry in selected:
+        name = entry.host.strip()
+        # `provider` hosts never get here (check_supported refuses them), so no credential means TLS-only.
+        if entry.credential is None:
+            typer.echo(skipped_line(name))
+            continue
+        credential = resolver.resolve(entry)
+        if credential.registry_token:
+            docker.store_registry_token(name, credential.registry_token)
+            typer.echo(f"✔ stored registry token for {name} in {docker.path}")
+            continue
+        helper = docker.store_password(name, credential.username, credential.password, plaintext=plaintext)
+        where = f'via the "{helper}" credential helper' if helper else f"in {docker.path}"
+        typer.echo(f"✔ stored credential for {name} {where}")
+    return 0

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from typer._click.core import ParameterSource  # typer vendors click; pinned in pyproject
 
+from fluxmirror.auth.credentials import Credential
+from fluxmirror.auth.hosts import check_supported
+from fluxmirror.cli.hosts import CredentialResolver, select_hosts, skipped_line
 from fluxmirror.cli.options import (
     ConfigOption,
     HostsOption,
@@ -13,7 +17,6 @@ from fluxmirror.cli.options import (
     ResolutionTimeoutOption,
     load_hosts_config,
 )
-from fluxmirror.errors import NotImplementedYetError
 
 __all__ = ["secret"]
 
@@ -59,5 +62,38 @@ def secret(
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Write the config's host credentials as a kubernetes.io/dockerconfigjson Secret."""
-    load_hosts_config(ctx, config, timeout, no_envsubst)
-    raise NotImplementedYetError("secret")
+    # Imported here: the kubernetes client takes a while to import and no other command needs it.
+    from fluxmirror.kube import KubeOptions, connect, docker_config_json, upsert_secret
+
+    loaded, resolution_timeout = load_hosts_config(ctx, config, timeout, no_envsubst)
+    check_supported(loaded.config, uses_tls=False)
+    selected = select_hosts(loaded.config.hosts, host or [])
+    options = KubeOptions(
+        kubeconfig=kubeconfig,
+        kubeconfig_explicit=ctx.get_parameter_source("kubeconfig") is ParameterSource.COMMANDLINE,
+        context=context,
+        cluster=cluster,
+        user=user,
+        namespace=namespace,
+        server=server,
+        token=token,
+        certificate_authority=certificate_authority,
+        client_certificate=client_certificate,
+        client_key=client_key,
+        insecure_skip_tls_verify=insecure_skip_tls_verify,
+        tls_server_name=tls_server_name,
+        as_user=as_user,
+        as_groups=as_group or [],
+        request_timeout=request_timeout,
+    )
+    with connect(options) as connection:
+        resolver = CredentialResolver(resolution_timeout)
+        credentials: dict[str, Credential] = {}
+        for entry in selected:
+            if entry.credential is None:
+                typer.echo(skipped_line(entry.host.strip()))
+                continue
+            credentials[entry.host.strip()] = resolver.resolve(entry)
+        result = upsert_secret(connection, name, docker_config_json(credentials), create_only=create)
+        typer.echo(f"✔ secret {connection.namespace}/{name} {result.value} with {len(credentials)} host(s)")
+    return 0

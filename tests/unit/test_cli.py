@@ -148,11 +148,13 @@ def test_global_timeout_before_the_command_is_validated(capsys: pytest.CaptureFi
 
 
 def test_login_config_sources(
-    capsys: pytest.CaptureFixture[str], config_file: Path, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], config_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    assert_one_line_error(capsys, ["login", "-f", str(config_file)], "login: not implemented yet in fluxmirror")
+    docker = tmp_path / "docker"
+    stored = f"✔ stored registry token for localhost:5000 in {docker / 'config.json'}\n"
+    assert run(capsys, "login", "-f", str(config_file), "--docker-config", str(docker)) == (0, stored, "")
     monkeypatch.setenv("FLUX_MIRROR_CONFIG", str(config_file))
-    assert_one_line_error(capsys, ["login"], "login: not implemented yet in fluxmirror")
+    assert run(capsys, "login", "--docker-config", str(docker)) == (0, stored, "")
 
 
 def test_login_defaults_to_a_config_next_to_the_executable(
@@ -165,8 +167,12 @@ def test_login_defaults_to_a_config_next_to_the_executable(
 
 def test_login_accepts_a_hosts_only_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "hosts.yaml"
-    path.write_text(VALID.split("artifacts:")[0] + "hosts:\n  - host: a.io\n    provider: ecr\n", encoding="utf-8")
-    assert_one_line_error(capsys, ["login", "-f", str(path)], "login: not implemented yet in fluxmirror")
+    path.write_text(VALID.split("artifacts:")[0] + "hosts:\n  - host: a.io\n    maxChunkSize: 1024\n", encoding="utf-8")
+    assert run(capsys, "login", "-f", str(path)) == (
+        0,
+        "• skipping a.io: no credential configured (TLS-only host)\n",
+        "",
+    )
     assert_one_line_error(
         capsys,
         ["sync", str(path)],
@@ -180,7 +186,11 @@ def test_secret_needs_a_name(capsys: pytest.CaptureFixture[str], config_file: Pa
     assert err.startswith("✗ ") and err.count("\n") == 1 and "NAME" in err
 
 
-def test_secret_accepts_kubectl_flags(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+def test_secret_accepts_kubectl_flags(
+    capsys: pytest.CaptureFixture[str], config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.setenv("FLUXMIRROR_SERVICEACCOUNT_DIR", str(tmp_path / "no-serviceaccount"))
     argv = [
         "secret",
         "regcred",
@@ -193,7 +203,11 @@ def test_secret_accepts_kubectl_flags(capsys: pytest.CaptureFixture[str], config
         "--as",
         "admin",
     ]
-    assert_one_line_error(capsys, [*argv, "--insecure-skip-tls-verify"], "secret: not implemented yet in fluxmirror")
+    assert_one_line_error(
+        capsys,
+        [*argv, "--insecure-skip-tls-verify"],
+        "build kubernetes client config: invalid configuration: context was not found for specified context: kind",
+    )
 
 
 def test_keygen_writes_and_refuses_to_overwrite(

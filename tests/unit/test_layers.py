@@ -18,7 +18,8 @@ ALLOWED: dict[str, set[str]] = {
     "auth": {"api"},
     "config": {"api", "selection", "oci"},
     "sync": {"api", "selection", "oci", "auth", "config"},
-    "cli": {"api", "selection", "oci", "auth", "config", "sync"},
+    "kube": {"api", "auth"},
+    "cli": {"api", "selection", "oci", "auth", "config", "sync", "kube"},
 }
 SHARED_LEAVES = {"errors", "oserror", "__init__"}
 CLI_ONLY_THIRD_PARTY = {"typer", "uvloop"}
