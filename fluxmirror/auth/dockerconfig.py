@@ -13,7 +13,6 @@ import base64
 import binascii
 import contextlib
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Final
 import msgspec
 
 from fluxmirror.auth.credentials import ANONYMOUS, Credential
+from fluxmirror.auth.credhelper import HelperMissingError, first_line, helper_program, require_helper
 from fluxmirror.errors import FluxMirrorError
 
 __all__ = ["CredentialError", "DockerConfigCredentials"]
@@ -35,7 +35,6 @@ _TOKEN_USERNAME: Final = "<token>"  # noqa: S105 - a marker username, not a secr
 # helpers that word the rest differently still mean "nothing stored" rather than a failure.
 _NOT_FOUND: Final = "credentials not found"
 _HELPER_TIMEOUT: Final = 30.0
-_MAX_DETAIL: Final = 200
 
 
 class CredentialError(FluxMirrorError):
@@ -122,15 +121,16 @@ class DockerConfigCredentials:
         return ANONYMOUS
 
     async def _run_helper(self, name: str, server: str) -> Credential:
-        program = f"docker-credential-{name}"
+        program = helper_program(name)
 
         def failure(reason: str) -> CredentialError:
             return CredentialError(f'get credentials for "{server}" from the "{name}" credential helper: {reason}')
 
         # Look the helper up on the instance's PATH, not the process's, so `env` fully describes the run.
-        executable = shutil.which(program, path=self._env.get("PATH", os.defpath))
-        if executable is None:
-            raise failure(f"{program}: executable file not found in $PATH")
+        try:
+            executable = require_helper(name, self._env.get("PATH", os.defpath))
+        except HelperMissingError as missing:
+            raise failure(str(missing)) from None
         try:
             process = await asyncio.create_subprocess_exec(
                 executable,
@@ -156,7 +156,7 @@ class DockerConfigCredentials:
             if stdout.decode(errors="replace").strip().startswith(_NOT_FOUND):
                 return ANONYMOUS
             # stdout is never quoted: a misbehaving helper might have printed the secret there.
-            detail = _first_line(stderr)
+            detail = first_line(stderr)
             raise failure(f"exit status {process.returncode}" + (f": {detail}" if detail else ""))
         try:
             answer = msgspec.json.decode(stdout, type=_HelperAnswer)
@@ -187,11 +187,6 @@ def _hostname(key: str) -> str:
     """Reduce a legacy key such as `https://registry.example.com/v2/` to the host it names."""
     _, scheme, rest = key.partition("://")
     return (rest if scheme else key).split("/", 1)[0]
-
-
-def _first_line(data: bytes) -> str:
-    lines = data.decode(errors="replace").strip().splitlines()
-    return lines[0].strip()[:_MAX_DETAIL] if lines else ""
 
 
 def _locate(env: Mapping[str, str]) -> Path | None:

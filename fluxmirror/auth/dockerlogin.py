@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import msgspec
 
+from fluxmirror.auth.credhelper import HelperMissingError, find_helper, first_line, helper_program, require_helper
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oserror import path_error
 
@@ -31,7 +32,6 @@ __all__ = ["DockerConfigFile", "DockerLoginError", "docker_config_dir"]
 
 _CONFIG_FILE: Final = "config.json"
 _DIR_MODE: Final = 0o700
-_MAX_DETAIL: Final = 200
 
 
 class DockerLoginError(FluxMirrorError):
@@ -107,7 +107,7 @@ class DockerConfigFile:
         if self._document.get("auths") or self._creds_store or self._document.get("credHelpers"):
             return
         name = _platform_helper()
-        if shutil.which(f"docker-credential-{name}") is not None:
+        if find_helper(name) is not None:
             self._document["credsStore"] = name
 
     def store_registry_token(self, host: str, token: str) -> None:
@@ -155,14 +155,15 @@ def _platform_helper() -> str:
 
 def _helper_store(helper: str, host: str, username: str, secret: str) -> None:
     """Run `docker-credential-<helper> store` with the docker-credential-helpers JSON on stdin."""
-    program = f"docker-credential-{helper}"
+    program = helper_program(helper)
 
     def failure(reason: str) -> DockerLoginError:
         return DockerLoginError(f'store docker credential for "{host}": {reason}')
 
-    executable = shutil.which(program)
-    if executable is None:
-        raise failure(f"{program}: executable file not found in $PATH")
+    try:
+        executable = require_helper(helper)
+    except HelperMissingError as missing:
+        raise failure(str(missing)) from None
     request = msgspec.json.encode({"ServerURL": host, "Username": username, "Secret": secret})
     try:
         # No timeout: a keychain helper may legitimately wait for the user to unlock it.
@@ -171,15 +172,10 @@ def _helper_store(helper: str, host: str, username: str, secret: str) -> None:
         raise failure(f"{program}: {exc.strerror or type(exc).__name__}") from None
     if result.returncode != 0:
         # Helpers report errors on stdout; drop the detail if it would echo the secret back.
-        detail = _first_line(result.stdout) or _first_line(result.stderr)
+        detail = first_line(result.stdout) or first_line(result.stderr)
         if secret in detail:
             detail = ""
         raise failure(f"{program} store: exit status {result.returncode}" + (f": {detail}" if detail else ""))
-
-
-def _first_line(data: bytes) -> str:
-    lines = data.decode(errors="replace").strip().splitlines()
-    return lines[0].strip()[:_MAX_DETAIL] if lines else ""
 
 
 def _encode(document: dict[str, Any]) -> bytes:
