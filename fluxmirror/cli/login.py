@@ -7,14 +7,12 @@ from typing import Annotated
 import typer
 
 from fluxmirror.auth.dockerlogin import DockerConfigFile, docker_config_dir
-from fluxmirror.auth.hosts import check_supported
-from fluxmirror.cli.hosts import CredentialResolver, select_hosts, skipped_line
+from fluxmirror.cli.hosts import CredentialResolver, hosts_to_store, skipped_line
 from fluxmirror.cli.options import (
     ConfigOption,
     HostsOption,
     NoEnvsubstOption,
     ResolutionTimeoutOption,
-    load_hosts_config,
 )
 
 __all__ = ["login"]
@@ -32,9 +30,7 @@ def login(
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Store the credentials of the config's hosts in the Docker config, like `docker login`."""
-    loaded, resolution_timeout = load_hosts_config(ctx, config, timeout, no_envsubst)
-    check_supported(loaded.config, uses_tls=False)
-    selected = select_hosts(loaded.config.hosts, host or [])
+    selected, resolution_timeout = hosts_to_store(ctx, config, host or [], timeout, no_envsubst)
     # Load (and detect a helper) before minting anything, so a broken Docker config wastes no token.
     docker = DockerConfigFile.load(docker_config_dir(docker_config))
     if not plaintext:

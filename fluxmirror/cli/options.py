@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 
 from fluxmirror.api.duration import Duration
-from fluxmirror.config import LoadedConfig, load_config
 from fluxmirror.errors import UsageError
 
 __all__ = [
@@ -24,7 +23,6 @@ __all__ = [
     "NoEnvsubstOption",
     "ResolutionTimeoutOption",
     "hosts_config_source",
-    "load_hosts_config",
     "parse_duration_flag",
     "sync_config_source",
 ]
@@ -93,13 +91,3 @@ def _executable() -> Path:
 def hosts_config_source(flag: str | None, env: Mapping[str, str] = os.environ) -> str:
     """`login`/`secret`: -f, else $FLUX_MIRROR_CONFIG, else `<executable>.config`."""
     return flag or env.get(CONFIG_ENV, "") or f"{_executable()}.config"
-
-
-def load_hosts_config(
-    ctx: typer.Context, config: str | None, timeout: str | None, no_envsubst: bool
-) -> tuple[LoadedConfig, Duration]:
-    """The shared start of `login` and `secret`: the resolution timeout and a hosts-only-friendly config."""
-    options = GlobalOptions.of(ctx)
-    resolution_timeout = options.resolve_timeout(timeout, "1m")
-    loaded = load_config(hosts_config_source(config), require_entries=False, envsubst=options.envsubst(no_envsubst))
-    return loaded, resolution_timeout

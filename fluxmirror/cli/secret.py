@@ -8,14 +8,12 @@ import typer
 from typer._click.core import ParameterSource  # typer vendors click; pinned in pyproject
 
 from fluxmirror.auth.credentials import Credential
-from fluxmirror.auth.hosts import check_supported
-from fluxmirror.cli.hosts import CredentialResolver, select_hosts, skipped_line
+from fluxmirror.cli.hosts import CredentialResolver, hosts_to_store, skipped_line
 from fluxmirror.cli.options import (
     ConfigOption,
     HostsOption,
     NoEnvsubstOption,
     ResolutionTimeoutOption,
-    load_hosts_config,
 )
 
 __all__ = ["secret"]
@@ -65,9 +63,7 @@ def secret(
     # Imported here: the kubernetes client takes a while to import and no other command needs it.
     from fluxmirror.kube import KubeOptions, connect, docker_config_json, upsert_secret
 
-    loaded, resolution_timeout = load_hosts_config(ctx, config, timeout, no_envsubst)
-    check_supported(loaded.config, uses_tls=False)
-    selected = select_hosts(loaded.config.hosts, host or [])
+    selected, resolution_timeout = hosts_to_store(ctx, config, host or [], timeout, no_envsubst)
     options = KubeOptions(
         kubeconfig=kubeconfig,
         kubeconfig_explicit=ctx.get_parameter_source("kubeconfig") is ParameterSource.COMMANDLINE,
