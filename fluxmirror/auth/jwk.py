@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from fluxmirror.gojson import go_json
+
 __all__ = [
     "JWKError",
     "SigningKey",
@@ -43,10 +45,6 @@ _EC_CURVES: Final[dict[str, tuple[ec.EllipticCurve, str, hashes.HashAlgorithm]]]
     "P-521": (ec.SECP521R1(), "ES512", hashes.SHA512()),
 }
 _EC_HASHES: Final = {alg: digest for _, alg, digest in _EC_CURVES.values()}
-# Go's encoding/json escapes these inside strings; matching it keeps claims byte-identical.
-_GO_JSON_ESCAPES: Final = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
 
 _uuid_lock = threading.Lock()
 _last_uuid_ticks = 0
@@ -83,15 +81,8 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _go_json(value: object, *, indent: int | None = None) -> bytes:
-    """Encode like Go's `json.Marshal`/`MarshalIndent`: raw UTF-8, HTML characters escaped."""
-    separators = None if indent else (",", ":")
-    text = json.dumps(value, indent=indent, separators=separators, ensure_ascii=False)
-    return text.translate(_GO_JSON_ESCAPES).encode("utf-8")
-
-
 def _render_key_set(jwk: dict[str, str]) -> bytes:
-    return _go_json({"keys": [jwk]}, indent=2) + b"\n"
+    return go_json({"keys": [jwk]}, indent=2) + b"\n"
 
 
 def generate_ed25519_key_set(kid: str) -> tuple[bytes, bytes]:
@@ -237,5 +228,5 @@ def sign_jwt(
         "iat": math.floor(issued),
         "jti": secrets.token_hex(16),
     }
-    signing_input = f"{_b64url(_go_json(header))}.{_b64url(_go_json(claims))}".encode("ascii")
+    signing_input = f"{_b64url(go_json(header))}.{_b64url(go_json(claims))}".encode("ascii")
     return f"{signing_input.decode('ascii')}.{_b64url(_signature(key, signing_input))}"

@@ -18,27 +18,15 @@ import yaml
 
 from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import Report, Status, Summary
+from fluxmirror.gojson import go_json
 from fluxmirror.sync.events import JobOutcome
 
 __all__ = ["MILLISECOND", "live_lines", "plan_failed_line", "render_json", "render_yaml", "summary_line"]
 
-# Go's encoder escapes these inside strings so the JSON is safe to embed in HTML/JS. The bytes
-# can only occur inside strings, so replacing them in the encoded document is exact.
-_GO_JSON_ESCAPES: Final = (
-    (b"<", b"\\u003c"),
-    (b">", b"\\u003e"),
-    (b"&", b"\\u0026"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-)
-
 
 def render_json(report: Report) -> bytes:
     """The report as Go's `json.Encoder` with `SetIndent("", "  ")` writes it."""
-    document = msgspec.json.format(msgspec.json.encode(report), indent=2)
-    for raw, escaped in _GO_JSON_ESCAPES:
-        document = document.replace(raw, escaped)
-    return document + b"\n"
+    return go_json(report, indent=2) + b"\n"
 
 
 # ---- YAML: go-yaml v2 scalar resolution -------------------------------------------------------

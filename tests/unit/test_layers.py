@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "kube": {"api", "auth"},
     "cli": {"api", "selection", "oci", "auth", "config", "sync", "kube"},
 }
-SHARED_LEAVES = {"errors", "oserror", "__init__"}
+SHARED_LEAVES = {"errors", "oserror", "gojson", "__init__"}
 CLI_ONLY_THIRD_PARTY = {"typer", "uvloop"}
 
 
