@@ -19,6 +19,7 @@ from fluxmirror.oci.client import Registries, RegistryClient
 from fluxmirror.oci.errors import OCIError
 from fluxmirror.oci.manifests import Descriptor, Manifest
 from fluxmirror.oci.reference import Repository
+from fluxmirror.oci.referrers import FallbackIndexes
 
 __all__ = ["CopySession", "copy_manifest"]
 
@@ -32,6 +33,7 @@ class CopySession:
     registries: Registries
     chunk_size_for: Callable[[str], int] = lambda _registry: 0
     blob_parallelism: int = 4
+    fallback_indexes: FallbackIndexes = field(default_factory=FallbackIndexes)
     _placed: dict[tuple[str, str], str] = field(default_factory=dict)
     _inflight: dict[tuple[str, str, str], asyncio.Task[Placement]] = field(default_factory=dict)
 
@@ -91,6 +93,8 @@ async def _push_tree(
             *(_bounded(limit, session.place_blob(source, destination, blob)) for blob in manifest.blobs)
         )
     await destination_client.put_manifest(destination.path, reference, manifest)
+    if manifest.subject is not None:
+        await session.fallback_indexes.record(destination_client, destination.path, manifest)
     log.info(
         "%s/%s:%s: digest: %s size: %d",
         destination.registry,
@@ -120,9 +124,10 @@ async def _copy_child(
 
 
 async def copy_manifest(
-    session: CopySession, source: Repository, destination: Repository, manifest: Manifest, tag: str
+    session: CopySession, source: Repository, destination: Repository, manifest: Manifest, reference: str
 ) -> None:
-    """Copy `manifest` (already fetched from `source`) and its tree, then tag it `tag` at `destination`."""
-    log.info("Copying from %s:%s to %s:%s", source, tag, destination, tag)
+    """Copy `manifest` (already fetched from `source`) and its tree, then push it as `reference` (tag or digest)."""
+    at = "@" if ":" in reference else ":"
+    log.info("Copying from %s%s%s to %s%s%s", source, at, reference, destination, at, reference)
     limit = asyncio.Semaphore(session.blob_parallelism)
-    await _push_tree(session, limit, source, destination, manifest, tag)
+    await _push_tree(session, limit, source, destination, manifest, reference)

@@ -34,6 +34,12 @@ class OCIError(FluxMirrorError):
 
     temporary: bool = False
 
+    def prefixed(self, context: str) -> OCIError:
+        """The same failure named by its caller's context (`<context>: <error>`), still as retryable."""
+        wrapped = OCIError(f"{context}: {self}")
+        wrapped.temporary = self.temporary
+        return wrapped
+
 
 class TransportError(OCIError):
     """The connection failed (refused, reset, timed out, TLS)."""

@@ -17,11 +17,12 @@ from fluxmirror.auth.credentials import CredentialSource
 from fluxmirror.oci.client import Registries
 from fluxmirror.oci.copy import CopySession
 from fluxmirror.oci.transport import Transport
+from fluxmirror.sync.artifact_job import run_tag_job
 from fluxmirror.sync.events import JobOutcome, Progress
-from fluxmirror.sync.job import JobSettings, run_tag_job
+from fluxmirror.sync.job import JobSettings
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.options import SyncOptions
-from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
+from fluxmirror.sync.plan import ArtifactEntry, PlanError, PlannedTag, plan_artifact
 
 __all__ = ["run_sync"]
 
@@ -66,7 +67,7 @@ async def run_sync(
 async def _run_entry(entry: ArtifactEntry, session: CopySession, options: SyncOptions, progress: Progress) -> Result:
     started = time.monotonic()
     try:
-        tags = await plan_artifact(entry, session.registries)
+        tags = await plan_artifact(entry, session.registries, options.concurrency)
     except PlanError as exc:
         log.info(kv("plan failed", entry=entry.source, err=str(exc)))
         progress.plan_failed(entry.source, str(exc))
@@ -82,21 +83,21 @@ async def _run_entry(entry: ArtifactEntry, session: CopySession, options: SyncOp
     )
     limit = asyncio.Semaphore(options.concurrency)
 
-    async def job(tag: str) -> TagResult:
+    async def job(planned: PlannedTag) -> TagResult:
         async with limit:
-            row = await run_tag_job(session, entry, tag, settings)
+            row = await run_tag_job(session, entry, planned, settings)
         progress.job_finished(
             JobOutcome(
                 entry=entry.source,
-                ident=tag,
+                ident=row.tag,
                 status=row.status,
-                destination=f"{entry.destination}:{tag}",
+                destination=f"{entry.destination}:{row.tag}",
                 error=row.error,
             )
         )
         return row
 
-    rows = list(await asyncio.gather(*(job(tag) for tag in tags)))
+    rows = list(await asyncio.gather(*(job(planned) for planned in tags)))
     wall = Duration.from_seconds(time.monotonic() - started).round_to(Duration(1_000_000))
     failures = sum(1 for row in rows if row.status == Status.FAILED)
     log.info(kv("entry finished", source=entry.source, wall=wall, jobs=len(rows), failures=failures))

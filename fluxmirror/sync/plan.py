@@ -1,22 +1,27 @@
-"""Planning an artifacts entry: list the source's tags and select the ones to mirror.
+"""Planning an artifacts entry: list the source's tags, select the ones to mirror, snapshot referrers.
 
 Planning is not bound by `--timeout` (clarifications §2.2); its failure fails the whole entry,
-reported with an empty `tags` list while the other entries still run.
+reported with an empty `tags` list while the other entries still run. With `includeReferrers`,
+each selected tag's referrers are listed once here, and every retry of its job reuses that list.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from fluxmirror.api.config import Artifact, Selector
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oci.client import Registries
+from fluxmirror.oci.manifests import Descriptor
 from fluxmirror.oci.reference import Repository, parse_repository
+from fluxmirror.oci.referrers import list_referrers
 from fluxmirror.selection.tags import select_tags
 from fluxmirror.sync.logfmt import kv
 
-__all__ = ["ArtifactEntry", "PlanError", "plan_artifact"]
+__all__ = ["ArtifactEntry", "PlanError", "PlannedTag", "plan_artifact"]
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +51,54 @@ class ArtifactEntry:
         return self.spec.destination
 
 
-async def plan_artifact(entry: ArtifactEntry, registries: Registries) -> list[str]:
-    """The selected tags, highest first."""
+@dataclass(frozen=True, slots=True)
+class PlannedTag:
+    """A selected tag; `referrers` is the source's referrer snapshot (None without includeReferrers)."""
+
+    tag: str
+    referrers: tuple[Descriptor, ...] | None = None
+
+
+async def plan_artifact(entry: ArtifactEntry, registries: Registries, concurrency: int = 4) -> list[PlannedTag]:
+    """The selected tags, highest first, each with its referrer snapshot when the entry asks for one."""
     repository = entry.source_repository
+    client = registries.client(repository.registry)
     try:
-        tags = await registries.client(repository.registry).list_tags(repository.path)
+        tags = await client.list_tags(repository.path)
     except FluxMirrorError as exc:
         raise PlanError(f"list tags {entry.source}: {exc}") from exc
     selection = select_tags(tags, entry.spec.selector or Selector())
     for excluded in selection.excluded:
         log.info(kv("tag excluded by selector", source=entry.source, tag=excluded.tag, reason=excluded.reason))
-    return selection.selected
+    if not entry.spec.includeReferrers:
+        return [PlannedTag(tag) for tag in selection.selected]
+    limit = asyncio.Semaphore(concurrency)
+    snapshots = await asyncio.gather(
+        *(_bounded(limit, _snapshot(entry, registries, tag)) for tag in selection.selected), return_exceptions=True
+    )
+    for snapshot in snapshots:  # the first failure in plan order names the entry's error
+        if isinstance(snapshot, BaseException):
+            raise snapshot
+    return [snapshot for snapshot in snapshots if isinstance(snapshot, PlannedTag)]
+
+
+async def _bounded(limit: asyncio.Semaphore, work: Awaitable[PlannedTag]) -> PlannedTag:
+    async with limit:
+        return await work
+
+
+async def _snapshot(entry: ArtifactEntry, registries: Registries, tag: str) -> PlannedTag:
+    repository = entry.source_repository
+    client = registries.client(repository.registry)
+    where = f"{entry.source}:{tag}"
+    try:
+        digest = await client.resolve_digest(repository.path, tag)
+        if digest is None:
+            raise PlanError("MANIFEST_UNKNOWN: manifest unknown")
+    except FluxMirrorError as exc:
+        raise PlanError(f"resolve digest for referrers ({where}): {exc}") from exc
+    try:
+        referrers = await list_referrers(client, repository.path, digest)
+    except FluxMirrorError as exc:
+        raise PlanError(f"snapshot referrers for {where}: {exc}") from exc
+    return PlannedTag(tag, tuple(referrers))

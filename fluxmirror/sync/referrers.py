@@ -1,0 +1,92 @@
+"""The referrer step of a tag's job: mirror each snapshotted referrer by digest (clarifications §3).
+
+A referrer missing at the destination is always copied, overwrite or not: it is usually a
+signature published after the tag was first mirrored. A referrer is addressed by digest, so it
+is either present or missing; should a registry ever answer with another digest, the tag rules
+apply (drifted, or overwritten with overwrite). The first failure stops the step: its row is
+appended as `failed` and the error fails the tag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from fluxmirror.api.report import Reason, ReferrerResult, Status
+from fluxmirror.errors import FluxMirrorError
+from fluxmirror.oci.copy import CopySession, copy_manifest
+from fluxmirror.oci.errors import OCIError
+from fluxmirror.oci.manifests import Descriptor
+from fluxmirror.sync.job import JobSettings
+from fluxmirror.sync.logfmt import kv
+from fluxmirror.sync.plan import ArtifactEntry
+
+__all__ = ["ReferrerFailure", "mirror_referrers"]
+
+log = logging.getLogger(__name__)
+
+
+class ReferrerFailure(Exception):
+    """A referrer could not be mirrored; `rows` ends with its `failed` row."""
+
+    def __init__(self, error: FluxMirrorError, rows: list[ReferrerResult]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.rows = rows
+
+
+def _as_error(exc: FluxMirrorError, context: str) -> FluxMirrorError:
+    return exc.prefixed(context) if isinstance(exc, OCIError) else FluxMirrorError(f"{context}: {exc}")
+
+
+async def mirror_referrers(
+    session: CopySession, entry: ArtifactEntry, referrers: Sequence[Descriptor], settings: JobSettings
+) -> list[ReferrerResult]:
+    """One row per referrer, in the source listing's order."""
+    rows: list[ReferrerResult] = []
+    for referrer in referrers:
+        try:
+            status = await _mirror_one(session, entry, referrer, settings)
+        except ReferrerFailure as failure:
+            rows.append(
+                ReferrerResult(digest=referrer.digest, artifactType=referrer.artifact_type, status=Status.FAILED)
+            )
+            raise ReferrerFailure(failure.error, rows) from failure
+        reason = Reason.UP_TO_DATE if status == Status.SKIPPED else ""
+        rows.append(
+            ReferrerResult(digest=referrer.digest, artifactType=referrer.artifact_type, status=status, reason=reason)
+        )
+    return rows
+
+
+async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Descriptor, settings: JobSettings) -> str:
+    source, destination = entry.source_repository, entry.destination_repository
+    digest = referrer.digest
+    try:
+        existing = await session.registries.client(destination.registry).resolve_digest(destination.path, digest)
+    except FluxMirrorError as exc:
+        raise ReferrerFailure(_as_error(exc, f"compare referrer {digest}"), []) from exc
+    if existing == digest:
+        return Status.SKIPPED
+    if existing is not None and not settings.overwrite:
+        log.info(
+            kv(
+                "destination referrer drifted; skipping (overwrite=false)",
+                src_repo=entry.source,
+                dst_repo=entry.destination,
+                digest=digest,
+                dst_digest=existing,
+            )
+        )
+        return Status.DRIFTED
+    if settings.dry_run:
+        return Status.WOULD_COPY if existing is None else Status.WOULD_OVERWRITE
+    context = f"copy referrer {entry.source}@{digest} -> {entry.destination}@{digest}"
+    try:
+        manifest = await session.registries.client(source.registry).get_manifest(source.path, digest)
+        if manifest is None:
+            raise OCIError("MANIFEST_UNKNOWN: manifest unknown")
+        await copy_manifest(session, source, destination, manifest, digest)
+    except FluxMirrorError as exc:
+        raise ReferrerFailure(_as_error(exc, context), []) from exc
+    return Status.COPIED if existing is None else Status.OVERWRITTEN
