@@ -24,10 +24,17 @@ class FluxMirrorError(Exception):
     """An error the user can act on, worded as the single line the CLI prints."""
 
     exit_code: int = 1
+    temporary: bool = False  # whether trying again may succeed (a sync job retries only these)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def prefixed(self, context: str) -> FluxMirrorError:
+        """The same failure named by its caller's context (`<context>: <error>`), still as retryable."""
+        wrapped = FluxMirrorError(f"{context}: {self}")
+        wrapped.temporary = self.temporary
+        return wrapped
 
     def __str__(self) -> str:
         return self.message

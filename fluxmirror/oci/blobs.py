@@ -14,14 +14,14 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Final, Protocol
 
 from fluxmirror.oci.auth import pull_scope, push_scope
 from fluxmirror.oci.client import RegistryClient
 from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError, TransportError
 from fluxmirror.oci.manifests import Descriptor
 
-__all__ = ["BlobSource", "Placement", "blob_exists", "transfer_blob"]
+__all__ = ["BlobSource", "BytesSource", "Placement", "RegistrySource", "blob_exists", "transfer_blob"]
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,23 @@ class Placement(Enum):
     PUSHED = "pushed"
 
 
-@dataclass(frozen=True, slots=True)
-class BlobSource:
-    """Where a blob is read from."""
+class BlobSource(Protocol):
+    """Where a blob is read from: anything that can stream it from a byte offset."""
 
-    client: RegistryClient
-    repository: str
+    def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
+        """The blob's bytes from `offset` on."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BytesSource:
+    """A blob already in memory, such as a downloaded chart or a config built here."""
+
+    data: bytes
+
+    async def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
+        for start in range(offset, len(self.data), READ_CHUNK):
+            yield self.data[start : start + READ_CHUNK]
 
 
 async def blob_exists(client: RegistryClient, repository: str, digest: str) -> bool:
@@ -96,25 +107,32 @@ async def _uploaded_bytes(client: RegistryClient, repository: str, location: str
     return held, next_location
 
 
-async def _read_source(source: BlobSource, digest: str, offset: int) -> AsyncIterator[bytes]:
-    """Stream the blob from `offset`, skipping what a server that ignores `Range` sends first."""
-    headers = {"Range": f"bytes={offset}-"} if offset else None
-    async with source.client.request(
-        "GET",
-        f"/v2/{source.repository}/blobs/{digest}",
-        repository=source.repository,
-        scopes=[pull_scope(source.repository)],
-        headers=headers,
-        ok=(200, 206),
-    ) as response:
-        skip = offset if response.status == 200 else 0
-        async for chunk in response.content.iter_chunked(READ_CHUNK):
-            if skip:
-                if len(chunk) <= skip:
-                    skip -= len(chunk)
-                    continue
-                chunk, skip = chunk[skip:], 0
-            yield chunk
+@dataclass(frozen=True, slots=True)
+class RegistrySource:
+    """A blob in a registry repository, read with `Range` when resuming."""
+
+    client: RegistryClient
+    repository: str
+
+    async def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
+        """Stream the blob from `offset`, skipping what a server that ignores `Range` sends first."""
+        headers = {"Range": f"bytes={offset}-"} if offset else None
+        async with self.client.request(
+            "GET",
+            f"/v2/{self.repository}/blobs/{digest}",
+            repository=self.repository,
+            scopes=[pull_scope(self.repository)],
+            headers=headers,
+            ok=(200, 206),
+        ) as response:
+            skip = offset if response.status == 200 else 0
+            async for chunk in response.content.iter_chunked(READ_CHUNK):
+                if skip:
+                    if len(chunk) <= skip:
+                        skip -= len(chunk)
+                        continue
+                    chunk, skip = chunk[skip:], 0
+                yield chunk
 
 
 class _Upload:
@@ -134,7 +152,7 @@ class _Upload:
         position, reopened = start, 0
         while position < end:
             try:
-                async for chunk in _read_source(self.source, self.blob.digest, position):
+                async for chunk in self.source.read(self.blob.digest, position):
                     chunk = chunk[: end - position]
                     if position + len(chunk) > self.hashed:
                         self.hasher.update(chunk[max(self.hashed - position, 0) :])

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from fluxmirror.oci.blobs import BlobSource, Placement, transfer_blob
+from fluxmirror.oci.blobs import Placement, RegistrySource, transfer_blob
 from fluxmirror.oci.client import Registries, RegistryClient
 from fluxmirror.oci.errors import OCIError
 from fluxmirror.oci.manifests import Descriptor, Manifest
@@ -57,7 +57,7 @@ class CopySession:
 
     async def _transfer(self, source: Repository, destination: Repository, blob: Descriptor) -> Placement:
         return await transfer_blob(
-            BlobSource(self.registries.client(source.registry), source.path),
+            RegistrySource(self.registries.client(source.registry), source.path),
             self.registries.client(destination.registry),
             destination.path,
             blob,

@@ -32,8 +32,6 @@ MAX_ERROR_BODY: Final = 64 * 1024
 class OCIError(FluxMirrorError):
     """Any failure talking to a registry; `temporary` says whether a retry may succeed."""
 
-    temporary: bool = False
-
     def prefixed(self, context: str) -> OCIError:
         """The same failure named by its caller's context (`<context>: <error>`), still as retryable."""
         wrapped = OCIError(f"{context}: {self}")

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import ReferrerResult, Status, TagResult
 from fluxmirror.errors import FluxMirrorError
-from fluxmirror.oci.errors import OCIError
 from fluxmirror.sync.logfmt import kv
 
 __all__ = ["JobFailure", "JobSettings", "elapsed_since", "run_with_retries"]
@@ -45,7 +44,7 @@ class JobFailure(Exception):
 
     @property
     def temporary(self) -> bool:
-        return isinstance(self.error, OCIError) and self.error.temporary
+        return self.error.temporary
 
     def row(self, ident: str, error: str) -> TagResult:
         return TagResult(tag=ident, status=Status.FAILED, digest=self.digest, error=error, referrers=self.referrers)

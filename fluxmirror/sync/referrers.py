@@ -35,10 +35,6 @@ class ReferrerFailure(Exception):
         self.rows = rows
 
 
-def _as_error(exc: FluxMirrorError, context: str) -> FluxMirrorError:
-    return exc.prefixed(context) if isinstance(exc, OCIError) else FluxMirrorError(f"{context}: {exc}")
-
-
 async def mirror_referrers(
     session: CopySession, entry: ArtifactEntry, referrers: Sequence[Descriptor], settings: JobSettings
 ) -> list[ReferrerResult]:
@@ -65,7 +61,7 @@ async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Desc
     try:
         existing = await session.registries.client(destination.registry).resolve_digest(destination.path, digest)
     except FluxMirrorError as exc:
-        raise ReferrerFailure(_as_error(exc, f"compare referrer {digest}"), []) from exc
+        raise ReferrerFailure(exc.prefixed(f"compare referrer {digest}"), []) from exc
     if existing == digest:
         return Status.SKIPPED
     if existing is not None and not settings.overwrite:
@@ -88,5 +84,5 @@ async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Desc
             raise OCIError("MANIFEST_UNKNOWN: manifest unknown")
         await copy_manifest(session, source, destination, manifest, digest)
     except FluxMirrorError as exc:
-        raise ReferrerFailure(_as_error(exc, context), []) from exc
+        raise ReferrerFailure(exc.prefixed(context), []) from exc
     return Status.COPIED if existing is None else Status.OVERWRITTEN
