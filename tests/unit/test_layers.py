@@ -17,9 +17,10 @@ ALLOWED: dict[str, set[str]] = {
     "oci": {"api", "auth"},
     "auth": {"api"},
     "config": {"api", "selection", "oci"},
-    "sync": {"api", "selection", "oci", "auth", "config"},
+    "helm": {"api", "selection", "oci"},
+    "sync": {"api", "selection", "oci", "auth", "config", "helm"},
     "kube": {"api", "auth"},
-    "cli": {"api", "selection", "oci", "auth", "config", "sync", "kube"},
+    "cli": {"api", "selection", "oci", "auth", "config", "helm", "sync", "kube"},
 }
 SHARED_LEAVES = {"errors", "oserror", "gojson", "__init__"}
 CLI_ONLY_THIRD_PARTY = {"typer", "uvloop"}
