@@ -20,11 +20,12 @@ pytest_plugins = ["harness.fixtures_faults", "harness.fixtures_kube", "registry.
 
 @pytest.fixture(scope="session", autouse=True)
 def _empty_docker_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Credentials on the developer's machine must never leak into a test."""
+    """Credentials on the developer's machine (Docker's or Helm's) must never leak into a test."""
     config_dir = tmp_path_factory.mktemp("docker-config")
     (config_dir / "config.json").write_text("{}")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DOCKER_CONFIG", str(config_dir))
+        patch.setenv("HELM_REPOSITORY_CONFIG", str(config_dir / "helm-repositories-absent.yaml"))
         yield config_dir
 
 

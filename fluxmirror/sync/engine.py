@@ -1,7 +1,7 @@
-"""The sync executor: entries one after another, each entry's jobs concurrently.
+"""The sync executor: entries one after another (artifacts, then charts), each entry's jobs concurrently.
 
-Rows come back in plan order (highest tag first) whatever order jobs finish in; live events go to
-the `Progress` as they happen. A failed plan fails only its own entry.
+Rows come back in plan order (highest tag or version first) whatever order jobs finish in; live
+events go to the `Progress` as they happen. A failed plan fails only its own entry.
 """
 
 from __future__ import annotations
@@ -9,25 +9,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 from fluxmirror.api.config import Config
-from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import EntryStatus, Result, Status, TagResult
 from fluxmirror.auth.credentials import CredentialSource
+from fluxmirror.helm.fetch import HelmFetcher
 from fluxmirror.oci.client import Registries
 from fluxmirror.oci.copy import CopySession
 from fluxmirror.oci.transport import Transport
 from fluxmirror.sync.artifact_job import run_tag_job
+from fluxmirror.sync.chart_job import run_chart_job
+from fluxmirror.sync.chart_plan import ChartEntry, build_chart_entries, plan_chart
 from fluxmirror.sync.events import JobOutcome, Progress
-from fluxmirror.sync.job import JobSettings
+from fluxmirror.sync.job import JobSettings, elapsed_since
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.options import SyncOptions
-from fluxmirror.sync.plan import ArtifactEntry, PlanError, PlannedTag, plan_artifact
+from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
 
 __all__ = ["run_sync"]
 
 log = logging.getLogger(__name__)
 _KIB = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A planned job: its row id (tag or chart version), its live-line destination, and how to run it."""
+
+    ident: str
+    destination: str
+    run: Callable[[JobSettings], Awaitable[TagResult]]
 
 
 def _copy_session(config: Config, registries: Registries, options: SyncOptions) -> CopySession:
@@ -39,66 +53,96 @@ def _copy_session(config: Config, registries: Registries, options: SyncOptions) 
     )
 
 
+class _Run:
+    """One sync run's shared parts, and how each kind of entry is planned into jobs."""
+
+    def __init__(self, session: CopySession, fetcher: HelmFetcher, options: SyncOptions) -> None:
+        self.session = session
+        self.fetcher = fetcher
+        self.options = options
+
+    async def artifact_jobs(self, entry: ArtifactEntry) -> list[_Job]:
+        planned = await plan_artifact(entry, self.session.registries, self.options.concurrency)
+        return [
+            _Job(tag.tag, f"{entry.destination}:{tag.tag}", partial(run_tag_job, self.session, entry, tag))
+            for tag in planned
+        ]
+
+    async def chart_jobs(self, entry: ChartEntry) -> list[_Job]:
+        plan = await plan_chart(entry, self.fetcher)
+        return [
+            _Job(
+                version,
+                entry.destination_ref(version),
+                partial(run_chart_job, self.session, self.fetcher, entry, plan, version),
+            )
+            for version in plan.versions
+        ]
+
+
 async def run_sync(
     config: Config, options: SyncOptions, credentials: CredentialSource, progress: Progress
 ) -> list[Result]:
     """Mirror every entry of `config`; returns one report result per entry, in config order."""
-    entries = [ArtifactEntry.of(spec) for spec in config.artifacts]
+    artifacts = [ArtifactEntry.of(spec) for spec in config.artifacts]
+    charts = await build_chart_entries(config.charts)
     log.info(
         kv(
             "sync started",
-            entries=len(entries),
+            entries=len(artifacts) + len(charts),
             concurrency=options.concurrency,
             retries=options.retries,
             timeout=options.timeout,
         )
     )
-    progress.start(len(entries))
+    progress.start(len(artifacts) + len(charts))
     results: list[Result] = []
     connections = max(64, options.concurrency * 8)
-    async with Transport(insecure=options.insecure, max_connections=connections) as transport:
-        session = _copy_session(config, Registries(transport, credentials), options)
-        for entry in entries:
-            results.append(await _run_entry(entry, session, options, progress))
+    async with Transport(insecure=options.insecure, max_connections=connections) as transport, HelmFetcher() as fetcher:
+        run = _Run(_copy_session(config, Registries(transport, credentials), options), fetcher, options)
+        planners: list[tuple[str, str, bool, Callable[[], Awaitable[Sequence[_Job]]]]] = [
+            *((a.source, a.destination, a.spec.overwrite, partial(run.artifact_jobs, a)) for a in artifacts),
+            *((c.source, c.destination, c.spec.overwrite, partial(run.chart_jobs, c)) for c in charts),
+        ]
+        for source, destination, overwrite, plan in planners:
+            results.append(await _run_entry(source, destination, plan(), overwrite, options, progress))
             progress.entry_finished()
     return results
 
 
-async def _run_entry(entry: ArtifactEntry, session: CopySession, options: SyncOptions, progress: Progress) -> Result:
+async def _run_entry(
+    source: str,
+    destination: str,
+    planning: Awaitable[Sequence[_Job]],
+    overwrite: bool,
+    options: SyncOptions,
+    progress: Progress,
+) -> Result:
     started = time.monotonic()
     try:
-        tags = await plan_artifact(entry, session.registries, options.concurrency)
+        jobs = await planning
     except PlanError as exc:
-        log.info(kv("plan failed", entry=entry.source, err=str(exc)))
-        progress.plan_failed(entry.source, str(exc))
-        return Result(
-            source=entry.source, destination=entry.destination, status=EntryStatus.FAILED, error=str(exc), tags=[]
-        )
-    log.info(kv("entry started", source=entry.source, jobs=len(tags)))
+        log.info(kv("plan failed", entry=source, err=str(exc)))
+        progress.plan_failed(source, str(exc))
+        return Result(source=source, destination=destination, status=EntryStatus.FAILED, error=str(exc), tags=[])
+    log.info(kv("entry started", source=source, jobs=len(jobs)))
     settings = JobSettings(
         retries=options.retries,
         timeout=options.timeout,
-        overwrite=options.overwrite or entry.spec.overwrite,
+        overwrite=options.overwrite or overwrite,
         dry_run=options.dry_run,
     )
     limit = asyncio.Semaphore(options.concurrency)
 
-    async def job(planned: PlannedTag) -> TagResult:
+    async def run(job: _Job) -> TagResult:
         async with limit:
-            row = await run_tag_job(session, entry, planned, settings)
+            row = await job.run(settings)
         progress.job_finished(
-            JobOutcome(
-                entry=entry.source,
-                ident=row.tag,
-                status=row.status,
-                destination=f"{entry.destination}:{row.tag}",
-                error=row.error,
-            )
+            JobOutcome(entry=source, ident=job.ident, status=row.status, destination=job.destination, error=row.error)
         )
         return row
 
-    rows = list(await asyncio.gather(*(job(planned) for planned in tags)))
-    wall = Duration.from_seconds(time.monotonic() - started).round_to(Duration(1_000_000))
+    rows = list(await asyncio.gather(*(run(job) for job in jobs)))
     failures = sum(1 for row in rows if row.status == Status.FAILED)
-    log.info(kv("entry finished", source=entry.source, wall=wall, jobs=len(rows), failures=failures))
-    return Result(source=entry.source, destination=entry.destination, status=EntryStatus.COMPLETED, tags=rows)
+    log.info(kv("entry finished", source=source, wall=elapsed_since(started), jobs=len(rows), failures=failures))
+    return Result(source=source, destination=destination, status=EntryStatus.COMPLETED, tags=rows)

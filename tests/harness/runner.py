@@ -45,12 +45,17 @@ def sync(
     tmp_path: Path,
     artifacts: list[dict[str, Any]],
     *flags: str,
+    charts: list[dict[str, Any]] | None = None,
     hosts: list[dict[str, Any]] | None = None,
     env: dict[str, str] | None = None,
     output: str = "json",
 ) -> Run:
     """Write a config, run `fluxmirror sync` on it, and validate a JSON report against the schema."""
-    config: dict[str, Any] = {"apiVersion": "mirror.plugin.fluxcd.io/v1beta1", "kind": "Config", "artifacts": artifacts}
+    config: dict[str, Any] = {"apiVersion": "mirror.plugin.fluxcd.io/v1beta1", "kind": "Config"}
+    if artifacts:
+        config["artifacts"] = artifacts
+    if charts:
+        config["charts"] = charts
     if hosts:
         config["hosts"] = hosts
     path = tmp_path / f"mirror-{next(_CONFIGS)}.yaml"

@@ -1,0 +1,109 @@
+"""The job of one selected chart version: download the archive, compare it with the chart layer at
+the destination, and publish it as a Helm OCI artifact when missing (or drifted, with overwrite).
+
+The archive is always downloaded first, also in `--dry-run` and when up to date, because its
+digest is what the destination is compared with (clarifications §1.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from fluxmirror.api.report import Reason, Status, TagResult
+from fluxmirror.errors import FluxMirrorError
+from fluxmirror.helm.chartconfig import load_chart
+from fluxmirror.helm.fetch import MAX_CHART_BYTES, FetchError, HelmFetcher, resolve_reference
+from fluxmirror.helm.publish import destination_tag, published_chart_digest, push_chart
+from fluxmirror.oci.copy import CopySession
+from fluxmirror.oci.manifests import sha256_digest
+from fluxmirror.sync.chart_plan import ChartEntry, ChartPlan
+from fluxmirror.sync.job import JobFailure, JobSettings, elapsed_since, run_with_retries
+from fluxmirror.sync.logfmt import kv
+
+__all__ = ["run_chart_job"]
+
+log = logging.getLogger(__name__)
+
+
+async def run_chart_job(
+    session: CopySession,
+    fetcher: HelmFetcher,
+    entry: ChartEntry,
+    plan: ChartPlan,
+    version: str,
+    settings: JobSettings,
+) -> TagResult:
+    """Run the job to a final row; never raises for download or registry failures."""
+    chart = f"{entry.spec.name.strip()}@{version}"
+    destination = entry.destination_ref(version)
+    log.info(kv("mirroring chart", chart=chart, dst=destination))
+    started = time.monotonic()
+    result = await run_with_retries(
+        lambda: _attempt(session, fetcher, entry, plan, version, settings),
+        row_id=version,
+        job_id=f"{entry.source}:{version}",
+        settings=settings,
+    )
+    log.info(kv("chart done", chart=chart, dst=destination, status=result.status, elapsed=elapsed_since(started)))
+    return result
+
+
+async def _download(fetcher: HelmFetcher, entry: ChartEntry, plan: ChartPlan, version: str) -> bytes:
+    name = entry.spec.name.strip()
+    found = plan.index.lookup(name, version)
+    if found is None:
+        raise FetchError(f'lookup chart "{name}"@"{version}" in index: no chart version found')
+    if not found.urls:
+        raise FetchError(f'chart "{name}"@"{version}" has no URLs in index')
+    data = await fetcher.get(
+        entry.access, resolve_reference(entry.access.source, found.urls[0]), MAX_CHART_BYTES, entry.tls
+    )
+    expected = found.digest.strip().lower().removeprefix("sha256:")
+    actual = sha256_digest(data)
+    if expected and actual != f"sha256:{expected}":
+        raise FetchError(f'chart "{name}"@"{version}": downloaded archive is {actual}, index says sha256:{expected}')
+    return data
+
+
+async def _attempt(
+    session: CopySession,
+    fetcher: HelmFetcher,
+    entry: ChartEntry,
+    plan: ChartPlan,
+    version: str,
+    settings: JobSettings,
+) -> TagResult:
+    digest = ""
+    repository = entry.destination_repository
+    client = session.registries.client(repository.registry)
+    tag = destination_tag(version)
+    try:
+        data = await _download(fetcher, entry, plan, version)
+        digest = sha256_digest(data)
+        existing = await published_chart_digest(client, repository, tag)
+        if existing == digest:
+            return TagResult(tag=version, status=Status.SKIPPED, digest=digest, reason=Reason.UP_TO_DATE)
+        if existing is not None and not settings.overwrite:
+            log.info(
+                kv(
+                    "destination chart drifted from source; skipping (overwrite=false)",
+                    chart=entry.spec.name.strip(),
+                    version=version,
+                    src_digest=digest,
+                    dst_digest=existing,
+                )
+            )
+            return TagResult(tag=version, status=Status.DRIFTED, digest=digest)
+        if settings.dry_run:
+            status = Status.WOULD_COPY if existing is None else Status.WOULD_OVERWRITE
+            return TagResult(tag=version, status=status, digest=digest)
+        chart = await asyncio.to_thread(load_chart, data)
+        manifest_digest = await push_chart(
+            client, repository, tag, chart.config, data, chunk_size=session.chunk_size_for(repository.registry)
+        )
+        log.info("%s:%s: digest: %s size: %d", repository, tag, manifest_digest, len(data))
+        return TagResult(tag=version, status=Status.COPIED if existing is None else Status.OVERWRITTEN, digest=digest)
+    except FluxMirrorError as exc:
+        raise JobFailure(exc, digest) from exc
