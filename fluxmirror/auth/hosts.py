@@ -6,8 +6,8 @@ or `jwkPath`/`jwkValue` (a JWT signed here: without `exp` a fresh 60 s token eve
 `exp` a cached one re-minted at half its lifetime). Without `username` the token is a bearer
 credential sent on every request; with `username` it is the password of a username/password pair.
 
-Provider-based sources and transport TLS are not built yet; `check_supported` refuses a config
-that needs them when it is loaded, rather than at the first request.
+Provider-based sources and transport TLS are not built yet; `config.support.check_supported`
+refuses a config that needs them when it is loaded, rather than at the first request.
 """
 
 from __future__ import annotations
@@ -18,35 +18,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from fluxmirror.api.config import Config, Host
 from fluxmirror.api.config import Credential as CredentialSpec
+from fluxmirror.api.config import Host
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.credentials import Credential, CredentialSource
 from fluxmirror.auth.jwk import JWKError, SigningKey, load_signing_key, sign_jwt
-from fluxmirror.errors import ConfigError, FluxMirrorError
+from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oserror import path_error
 
-__all__ = ["HostCredentialError", "HostsCredentials", "TokenMinter", "check_supported"]
+__all__ = ["HostCredentialError", "HostsCredentials", "TokenMinter"]
 
 DEFAULT_JWT_LIFETIME: Final = Duration.parse("60s")
 
 
 class HostCredentialError(FluxMirrorError):
     """A configured credential could not be produced; the message names the host, never the secret."""
-
-
-def check_supported(config: Config, *, uses_tls: bool) -> None:
-    """Refuse, at load time, config features this build cannot honour yet (`uses_tls`: sync connects)."""
-    for index, host in enumerate(config.hosts):
-        where = f'hosts[{index}] "{host.host}"'
-        if host.provider.strip():
-            raise ConfigError(f'{where}: provider "{host.provider}" is not supported yet by fluxmirror')
-        if host.credential is not None and host.credential.provider.strip():
-            raise ConfigError(
-                f'{where}: credential.provider "{host.credential.provider}" is not supported yet by fluxmirror'
-            )
-        if uses_tls and host.tls is not None:
-            raise ConfigError(f"{where}: tls is not supported yet by fluxmirror")
 
 
 class TokenMinter:

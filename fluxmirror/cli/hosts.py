@@ -14,9 +14,10 @@ import typer
 from fluxmirror.api.config import Host
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.credentials import Credential
-from fluxmirror.auth.hosts import HostCredentialError, TokenMinter, check_supported
+from fluxmirror.auth.hosts import HostCredentialError, TokenMinter
 from fluxmirror.cli.options import GlobalOptions, hosts_config_source
 from fluxmirror.config import load_config
+from fluxmirror.config.support import check_supported
 from fluxmirror.errors import ConfigError
 
 __all__ = ["CredentialResolver", "hosts_to_store", "select_hosts", "skipped_line"]
@@ -33,7 +34,7 @@ def hosts_to_store(
     options = GlobalOptions.of(ctx)
     budget = options.resolve_timeout(timeout, "1m")
     loaded = load_config(hosts_config_source(config), require_entries=False, envsubst=options.envsubst(no_envsubst))
-    check_supported(loaded.config, uses_tls=False)
+    check_supported(loaded.config, syncing=False)
     return select_hosts(loaded.config.hosts, wanted), budget
 
 

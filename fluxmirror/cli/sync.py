@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from fluxmirror.auth.hosts import check_supported
 from fluxmirror.cli.options import GlobalOptions, NoEnvsubstOption, sync_config_source
 from fluxmirror.config import load_config
+from fluxmirror.config.support import check_supported
 from fluxmirror.errors import UsageError
 from fluxmirror.sync.options import SyncOptions
 
@@ -44,7 +44,7 @@ def sync(
     if not 0 <= drift_exit_code <= 255:
         raise UsageError("--drift-exit-code must be between 0 and 255")
     loaded = load_config(sync_config_source(config), require_entries=True, envsubst=options.envsubst(no_envsubst))
-    check_supported(loaded.config, uses_tls=True)
+    check_supported(loaded.config, syncing=True)
     sync_options = SyncOptions(
         concurrency=concurrency,
         retries=retries,

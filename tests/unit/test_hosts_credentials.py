@@ -8,12 +8,13 @@ import jwt
 import msgspec
 import pytest
 
-from fluxmirror.api.config import Config, Host
+from fluxmirror.api.config import Artifact, Config, Host
 from fluxmirror.api.config import Credential as CredentialSpec
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.credentials import Credential
-from fluxmirror.auth.hosts import HostCredentialError, HostsCredentials, TokenMinter, check_supported
+from fluxmirror.auth.hosts import HostCredentialError, HostsCredentials, TokenMinter
 from fluxmirror.auth.keygen import write_key_pair
+from fluxmirror.config.support import check_supported
 from fluxmirror.errors import ConfigError
 
 
@@ -98,7 +99,7 @@ async def test_bad_jwk_names_the_field_not_the_key() -> None:
 
 
 @pytest.mark.parametrize(
-    ("hosts", "uses_tls", "message"),
+    ("hosts", "syncing", "message"),
     [
         (
             [Host(host="a.io", provider="ecr")],
@@ -121,13 +122,26 @@ async def test_bad_jwk_names_the_field_not_the_key() -> None:
     ],
     ids=["host-provider", "credential-provider", "tls-for-sync"],
 )
-def test_unsupported_features_are_refused_at_load(hosts: list[Host], uses_tls: bool, message: str) -> None:
+def test_unsupported_features_are_refused_at_load(hosts: list[Host], syncing: bool, message: str) -> None:
     config = Config(apiVersion="mirror.plugin.fluxcd.io/v1beta1", kind="Config", hosts=hosts)
     with pytest.raises(ConfigError) as caught:
-        check_supported(config, uses_tls=uses_tls)
+        check_supported(config, syncing=syncing)
     assert str(caught.value) == message
+
+
+def test_verify_is_refused_for_sync_only() -> None:
+    artifact = msgspec.convert(
+        {"source": "a.io/x", "destination": "b.io/x", "verify": {"provider": "cosign"}}, Artifact
+    )
+    config = Config(
+        apiVersion="v", kind="Config", artifacts=[Artifact(source="a.io/y", destination="b.io/y"), artifact]
+    )
+    with pytest.raises(ConfigError) as caught:
+        check_supported(config, syncing=True)
+    assert str(caught.value) == "artifacts[1]: verify is not supported yet by fluxmirror"
+    check_supported(config, syncing=False)
 
 
 def test_tls_is_fine_for_commands_that_do_not_connect() -> None:
     tls_host = msgspec.convert({"host": "b.io", "tls": {"serverAuth": {"value": "pem"}}}, Host)
-    check_supported(Config(apiVersion="v", kind="Config", hosts=[tls_host]), uses_tls=False)
+    check_supported(Config(apiVersion="v", kind="Config", hosts=[tls_host]), syncing=False)

@@ -1,0 +1,30 @@
+"""Config features this build cannot honour yet, refused when the config is loaded.
+
+A config that needs them must fail at once with one line naming the field, not half-way through a
+mirror, and never be silently ignored: an ignored `verify` block would mirror unverified content.
+"""
+
+from __future__ import annotations
+
+from fluxmirror.api.config import Config
+from fluxmirror.errors import ConfigError
+
+__all__ = ["check_supported"]
+
+
+def check_supported(config: Config, *, syncing: bool) -> None:
+    """Refuse what is not built; `syncing` adds the features only `sync` uses (tls, verify)."""
+    for index, host in enumerate(config.hosts):
+        where = f'hosts[{index}] "{host.host}"'
+        if host.provider.strip():
+            raise ConfigError(f'{where}: provider "{host.provider}" is not supported yet by fluxmirror')
+        if host.credential is not None and host.credential.provider.strip():
+            raise ConfigError(
+                f'{where}: credential.provider "{host.credential.provider}" is not supported yet by fluxmirror'
+            )
+        if syncing and host.tls is not None:
+            raise ConfigError(f"{where}: tls is not supported yet by fluxmirror")
+    if syncing:
+        for index, artifact in enumerate(config.artifacts):
+            if artifact.verify is not None:
+                raise ConfigError(f"artifacts[{index}]: verify is not supported yet by fluxmirror")
