@@ -9,6 +9,7 @@ bounded in time, and URLs in errors lose their query values and user info, which
 
 from __future__ import annotations
 
+import base64
 import ssl
 from dataclasses import dataclass
 from typing import Final
@@ -74,12 +75,14 @@ class RepositoryAccess:
     source: str
     repository: HelmRepository | None = None
 
-    def authorization(self, url: str) -> aiohttp.BasicAuth | None:
+    def authorization(self, url: str) -> str | None:
+        """The `Authorization` value for a request to `url`, if credentials may go there."""
         entry = self.repository
         if entry is None or not entry.has_credentials:
             return None
         if entry.pass_credentials_all or _origin(url) == _origin(self.source):
-            return aiohttp.BasicAuth(entry.username, entry.password)
+            token = base64.b64encode(f"{entry.username}:{entry.password}".encode()).decode("ascii")
+            return f"Basic {token}"
         return None
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -126,9 +129,10 @@ class HelmFetcher:
         requested = url
         for _ in range(_MAX_REDIRECTS + 1):
             try:
+                authorization = access.authorization(url)
                 async with self._session.get(
                     url,
-                    auth=access.authorization(url),
+                    headers={"Authorization": authorization} if authorization else None,
                     allow_redirects=False,
                     ssl=tls if tls is not None else True,
                 ) as response:
