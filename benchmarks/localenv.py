@@ -30,6 +30,7 @@ from urllib.parse import urlencode, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from harness import skopeo as _skopeo
+from harness.chartrepo import ChartRepository
 from harness.images import (
     OCI_CONFIG,
     OCI_LAYER_GZIP,
@@ -42,10 +43,12 @@ from harness.images import (
     push,
 )
 from harness.pki import create_pki
+from harness.referrers import publish_referrers, referrer
 from harness.registry import Registry, RegistryFactory
 
 __all__ = [
     "REPO_ROOT",
+    "ChartRepository",
     "LocalRegistries",
     "MiB",
     "PushedImage",
@@ -57,7 +60,9 @@ __all__ = [
     "make_image",
     "make_index",
     "populate",
+    "publish_referrers",
     "push",
+    "referrer",
     "skopeo_invocation",
     "skopeo_version",
 ]

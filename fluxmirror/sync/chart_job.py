@@ -13,7 +13,7 @@ import time
 
 from fluxmirror.api.report import Reason, Status, TagResult
 from fluxmirror.errors import FluxMirrorError
-from fluxmirror.helm.chartconfig import load_chart
+from fluxmirror.helm.chart import load_chart
 from fluxmirror.helm.fetch import MAX_CHART_BYTES, FetchError, HelmFetcher, resolve_reference
 from fluxmirror.helm.publish import destination_tag, published_chart_digest, push_chart
 from fluxmirror.oci.copy import CopySession
