@@ -9,23 +9,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import copy, selection
+from benchmarks import charts, copy, selection
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("selection", "copy"), help="run one benchmark")
+    parser.add_argument("--only", choices=("selection", "charts", "copy"), help="run one benchmark")
     parser.add_argument(
         "--quick", action="store_true", help="copy benchmark at smoke-test sizes (20 small tags, 2 tags × 2 × 32 MiB)"
     )
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the copy table as Markdown to PATH")
     args = parser.parse_args(argv)
-    if args.only == "selection" and args.markdown:
+    if args.only in ("selection", "charts") and args.markdown:
         parser.error("--markdown writes the copy table; it needs the copy benchmark")
 
-    if args.only != "copy":
+    if args.only in (None, "selection"):
         print(selection.report(), end="\n\n", flush=True)
-    if args.only != "selection":
+    if args.only in (None, "charts"):
+        print(charts.report(), end="\n\n", flush=True)
+    if args.only in (None, "copy"):
         results = copy.run(copy.QUICK if args.quick else copy.FULL)
         print(results.text())
         if args.markdown:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from harness import skopeo as _skopeo
 from harness.chartrepo import ChartRepository
+from harness.charts import build_chart, large_index
 from harness.images import (
     OCI_CONFIG,
     OCI_LAYER_GZIP,
@@ -53,8 +54,10 @@ __all__ = [
     "MiB",
     "PushedImage",
     "Registry",
+    "build_chart",
     "get_manifest",
     "isolated_env",
+    "large_index",
     "list_tags",
     "make_artifact",
     "make_image",
