@@ -15,28 +15,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import yaml
 
 from benchmarks.localenv import REPO_ROOT, build_chart, large_index
+from benchmarks.selection import best_of
 from fluxmirror.helm import archive
 from fluxmirror.helm.chart import load_chart
 from fluxmirror.helm.index import parse_index
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _best_of(runs: int, action: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def _large_chart(files: int) -> bytes:
@@ -78,12 +68,12 @@ def run() -> list[tuple[str, float, str, float]]:
     rows: list[tuple[str, float, str, float]] = []
     index = large_index(charts=800, versions=20)
     as_json = json.dumps(yaml.load(index, Loader=_YAML_LOADER)).encode()  # noqa: S506 - safe loader
-    full_yaml = _best_of(2, lambda: yaml.load(index, Loader=_YAML_LOADER))  # noqa: S506 - safe loader
-    json_floor = _best_of(3, lambda: json.loads(as_json))
+    full_yaml = best_of(2, lambda: yaml.load(index, Loader=_YAML_LOADER))  # noqa: S506 - safe loader
+    json_floor = best_of(3, lambda: json.loads(as_json))
     size = f"{len(index) / 1e6:.1f} MB index"
     for case, seconds in (
-        (f"{size}, one chart (fluxmirror)", _best_of(5, lambda: parse_index(index, "chart-0400"))),
-        (f"{size}, whole index (fluxmirror)", _best_of(2, lambda: parse_index(index))),
+        (f"{size}, one chart (fluxmirror)", best_of(5, lambda: parse_index(index, "chart-0400"))),
+        (f"{size}, whole index (fluxmirror)", best_of(2, lambda: parse_index(index))),
     ):
         rows.append((case, seconds, "C YAML parse", seconds / full_yaml))
     rows.append((f"{size}, json.loads of the same data", json_floor, "C YAML parse", json_floor / full_yaml))
@@ -92,13 +82,13 @@ def run() -> list[tuple[str, float, str, float]]:
         ("typical chart (4 files)", build_chart("demo", "1.0.0")),
         ("3,000-file chart", _large_chart(3000)),
     ):
-        floor = _best_of(5, lambda chart=chart: gzip.decompress(chart))
-        seconds = _best_of(5, lambda chart=chart: load_chart(chart))
+        floor = best_of(5, lambda chart=chart: gzip.decompress(chart))
+        seconds = best_of(5, lambda chart=chart: load_chart(chart))
         rows.append((f"{label}: config blob (pure Python)", seconds, "gunzip only", seconds / floor))
         compiled = _cython_archive()
         if compiled is not None:
-            native = _best_of(5, lambda chart=chart, compiled=compiled: compiled.read_root_files(chart))
-            python = _best_of(5, lambda chart=chart: archive.read_root_files(chart))
+            native = best_of(5, lambda chart=chart, compiled=compiled: compiled.read_root_files(chart))
+            python = best_of(5, lambda chart=chart: archive.read_root_files(chart))
             rows.append((f"{label}: archive scan, Cython vs Python", native, "Python scan", native / python))
     return rows
 

@@ -15,6 +15,8 @@ import struct
 from fractions import Fraction
 from typing import Final
 
+from fluxmirror.selection.tags import underscores_ok
+
 __all__ = ["format_float32_g", "format_json_float64", "parse_float", "parse_int", "parse_uint"]
 
 _INT64_MIN: Final = -(1 << 63)
@@ -58,30 +60,13 @@ def parse_uint(text: str) -> int | None:
     return magnitude if magnitude is not None and magnitude <= _UINT64_MAX else None
 
 
-def _underscores_ok(text: str) -> bool:
-    """Go's rule for `_` in number literals: only between digits."""
-    saw = "^"
-    for c in text.lstrip("+-"):
-        if c.isdigit():
-            saw = "0"
-        elif c == "_":
-            if saw != "0":
-                return False
-            saw = "_"
-        elif saw == "_":
-            return False
-        else:
-            saw = "!"
-    return saw != "_"
-
-
 def parse_float(text: str, *, leading_dot: bool) -> float | None:
     """go-yaml's float test: `.5`-style scalars go to ParseFloat as written, others after dropping `_`.
 
     Overflow is not a float for go-yaml (ParseFloat reports a range error), so the scalar stays a string.
     """
     if leading_dot:
-        if _DOT_FLOAT.fullmatch(text) is None or not _underscores_ok(text):
+        if _DOT_FLOAT.fullmatch(text) is None or not underscores_ok(text):
             return None
         text = text.replace("_", "")
     elif _YAML_FLOAT.fullmatch(text) is None:

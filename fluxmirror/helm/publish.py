@@ -64,11 +64,11 @@ async def published_chart_digest(client: RegistryClient, repository: Repository,
 
 async def push_chart(
     client: RegistryClient, repository: Repository, tag: str, config: bytes, chart: bytes, *, chunk_size: int = 0
-) -> str:
-    """Push config blob, chart blob (each skipped when present), then the manifest; returns its digest."""
+) -> Descriptor:
+    """Push config blob, chart blob (each skipped when present), then the manifest; returns its descriptor."""
     for data, media_type in ((config, CONFIG_MEDIA_TYPE), (chart, CHART_LAYER_MEDIA_TYPE)):
         blob = Descriptor(media_type=media_type, digest=sha256_digest(data), size=len(data))
         await transfer_blob(BytesSource(data), client, repository.path, blob, chunk_size=chunk_size)
     manifest = parse_manifest(chart_manifest(config, chart), OCI_MANIFEST)
     await client.put_manifest(repository.path, tag, manifest)
-    return manifest.digest
+    return manifest.descriptor()

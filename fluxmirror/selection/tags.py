@@ -17,7 +17,7 @@ from fluxmirror.api.config import Selector
 from fluxmirror.selection.goregex import compile_go, expand
 from fluxmirror.selection.semver import Constraint, InvalidVersionError, Version
 
-__all__ = ["Excluded", "Selection", "parse_go_float", "select_tags"]
+__all__ = ["Excluded", "Selection", "parse_go_float", "select_tags", "underscores_ok"]
 
 _SORT_STRATEGIES: Final = ("semver", "alphabetical", "numerical")
 
@@ -49,24 +49,24 @@ class _Candidate:
     version: Version | None = None
 
 
-def _underscores_ok(text: str) -> bool:
-    """Go's rule: an underscore may only sit between digits, or between a base prefix and a digit."""
+def underscores_ok(text: str) -> bool:
+    """Go's strconv rule for `_` in a number literal: only between digits, or right after a base prefix."""
     body = text[1:] if text[:1] in ("+", "-") else text
-    hex_prefix = body[:2] in ("0x", "0X")
-    digits = "0123456789abcdefABCDEF" if hex_prefix else "0123456789"
-    previous = "digit" if hex_prefix else "start"
-    for ch in body[2:] if hex_prefix else body:
-        if ch in digits:
-            previous = "digit"
-        elif ch == "_":
-            if previous != "digit":
+    saw, start, hex_digits = "^", 0, False
+    if len(body) >= 2 and body[0] == "0" and body[1] in "bBoOxX":
+        saw, start, hex_digits = "0", 2, body[1] in "xX"
+    for char in body[start:]:
+        if char.isascii() and (char.isdigit() or (hex_digits and char in "abcdefABCDEF")):
+            saw = "0"
+        elif char == "_":
+            if saw != "0":
                 return False
-            previous = "underscore"
-        elif previous == "underscore":
+            saw = "_"
+        elif saw == "_":
             return False
         else:
-            previous = "other"
-    return previous != "underscore"
+            saw = "!"
+    return saw != "_"
 
 
 def parse_go_float(text: str) -> float | None:
@@ -81,7 +81,7 @@ def parse_go_float(text: str) -> float | None:
     match = hex_float or _GO_DECIMAL_FLOAT.fullmatch(text)
     if match is None or not match["mantissa"].strip("._"):
         return None
-    if "_" in text and not _underscores_ok(text):
+    if "_" in text and not underscores_ok(text):
         return None
     plain = text.replace("_", "")
     try:

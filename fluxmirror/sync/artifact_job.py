@@ -9,11 +9,11 @@ from collections.abc import Awaitable
 
 import msgspec
 
-from fluxmirror.api.report import Reason, Status, TagResult
+from fluxmirror.api.report import Status, TagResult
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oci.copy import CopySession, copy_manifest
 from fluxmirror.oci.errors import OCIError
-from fluxmirror.sync.job import JobFailure, JobSettings, elapsed_since, run_with_retries
+from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, elapsed_since, row, run_with_retries
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.plan import ArtifactEntry, PlannedTag
 from fluxmirror.sync.referrers import ReferrerFailure, mirror_referrers
@@ -41,14 +41,14 @@ async def run_tag_job(
 
 
 async def _attempt(session: CopySession, entry: ArtifactEntry, planned: PlannedTag, settings: JobSettings) -> TagResult:
-    row = await _mirror_tag(session, entry, planned.tag, settings)
+    tag_row = await _mirror_tag(session, entry, planned.tag, settings)
     if planned.referrers is None:
-        return row
+        return tag_row
     try:
         referrers = await mirror_referrers(session, entry, planned.referrers, settings)
     except ReferrerFailure as failure:
-        raise JobFailure(failure.error, row.digest, failure.rows) from failure
-    return msgspec.structs.replace(row, referrers=referrers)
+        raise JobFailure(failure.error, tag_row.digest, failure.rows) from failure
+    return msgspec.structs.replace(tag_row, referrers=referrers)
 
 
 async def _mirror_tag(session: CopySession, entry: ArtifactEntry, tag: str, settings: JobSettings) -> TagResult:
@@ -63,9 +63,8 @@ async def _mirror_tag(session: CopySession, entry: ArtifactEntry, tag: str, sett
         existing = await _resolve(
             destination_client.resolve_digest(destination.path, tag), f"{entry.destination}:{tag}"
         )
-        if existing == digest:
-            return TagResult(tag=tag, status=Status.SKIPPED, digest=digest, reason=Reason.UP_TO_DATE)
-        if existing is not None and not settings.overwrite:
+        status = decide(digest, existing, settings)
+        if status == Status.DRIFTED:
             log.info(
                 kv(
                     "destination tag drifted from source; skipping (overwrite=false)",
@@ -75,15 +74,12 @@ async def _mirror_tag(session: CopySession, entry: ArtifactEntry, tag: str, sett
                     dst_digest=existing,
                 )
             )
-            return TagResult(tag=tag, status=Status.DRIFTED, digest=digest)
-        if settings.dry_run:
-            status = Status.WOULD_COPY if existing is None else Status.WOULD_OVERWRITE
-            return TagResult(tag=tag, status=status, digest=digest)
-        manifest = await source_client.get_manifest(source.path, digest)
-        if manifest is None:
-            raise OCIError(f"get manifest {entry.source}@{digest}: MANIFEST_UNKNOWN: manifest unknown")
-        await copy_manifest(session, source, destination, manifest, tag)
-        return TagResult(tag=tag, status=Status.COPIED if existing is None else Status.OVERWRITTEN, digest=digest)
+        if status in WRITES:
+            manifest = await source_client.get_manifest(source.path, digest)
+            if manifest is None:
+                raise OCIError(f"get manifest {entry.source}@{digest}: MANIFEST_UNKNOWN: manifest unknown")
+            await copy_manifest(session, source, destination, manifest, tag)
+        return row(tag, status, digest)
     except FluxMirrorError as exc:
         raise JobFailure(exc, digest) from exc
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 
-from fluxmirror.api.report import Reason, Status, TagResult
+from fluxmirror.api.report import Status, TagResult
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.helm.chart import load_chart
 from fluxmirror.helm.fetch import MAX_CHART_BYTES, FetchError, HelmFetcher, resolve_reference
@@ -19,7 +19,7 @@ from fluxmirror.helm.publish import destination_tag, published_chart_digest, pus
 from fluxmirror.oci.copy import CopySession
 from fluxmirror.oci.manifests import sha256_digest
 from fluxmirror.sync.chart_plan import ChartEntry, ChartPlan
-from fluxmirror.sync.job import JobFailure, JobSettings, elapsed_since, run_with_retries
+from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, elapsed_since, row, run_with_retries
 from fluxmirror.sync.logfmt import kv
 
 __all__ = ["run_chart_job"]
@@ -83,9 +83,8 @@ async def _attempt(
         data = await _download(fetcher, entry, plan, version)
         digest = sha256_digest(data)
         existing = await published_chart_digest(client, repository, tag)
-        if existing == digest:
-            return TagResult(tag=version, status=Status.SKIPPED, digest=digest, reason=Reason.UP_TO_DATE)
-        if existing is not None and not settings.overwrite:
+        status = decide(digest, existing, settings)
+        if status == Status.DRIFTED:
             log.info(
                 kv(
                     "destination chart drifted from source; skipping (overwrite=false)",
@@ -95,15 +94,12 @@ async def _attempt(
                     dst_digest=existing,
                 )
             )
-            return TagResult(tag=version, status=Status.DRIFTED, digest=digest)
-        if settings.dry_run:
-            status = Status.WOULD_COPY if existing is None else Status.WOULD_OVERWRITE
-            return TagResult(tag=version, status=status, digest=digest)
-        chart = await asyncio.to_thread(load_chart, data)
-        manifest_digest = await push_chart(
-            client, repository, tag, chart.config, data, chunk_size=session.chunk_size_for(repository.registry)
-        )
-        log.info("%s:%s: digest: %s size: %d", repository, tag, manifest_digest, len(data))
-        return TagResult(tag=version, status=Status.COPIED if existing is None else Status.OVERWRITTEN, digest=digest)
+        if status in WRITES:
+            chart = await asyncio.to_thread(load_chart, data)
+            pushed = await push_chart(
+                client, repository, tag, chart.config, data, chunk_size=session.chunk_size_for(repository.registry)
+            )
+            log.info("%s:%s: digest: %s size: %d", repository, tag, pushed.digest, pushed.size)
+        return row(version, status, digest)
     except FluxMirrorError as exc:
         raise JobFailure(exc, digest) from exc

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fluxmirror.api.duration import Duration
-from fluxmirror.api.report import ReferrerResult, Status, TagResult
+from fluxmirror.api.report import Reason, ReferrerResult, Status, TagResult
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.sync.logfmt import kv
 
-__all__ = ["JobFailure", "JobSettings", "elapsed_since", "run_with_retries"]
+__all__ = ["WRITES", "JobFailure", "JobSettings", "decide", "elapsed_since", "row", "run_with_retries"]
 
 log = logging.getLogger(__name__)
 _BACKOFF_SECONDS = 0.2
@@ -31,6 +31,30 @@ class JobSettings:
     timeout: Duration
     overwrite: bool
     dry_run: bool
+
+
+# The outcomes that mean "write it now"; every other outcome of `decide` leaves the destination alone.
+WRITES = frozenset({Status.COPIED, Status.OVERWRITTEN})
+
+
+def decide(source_digest: str, destination_digest: str | None, settings: JobSettings) -> str:
+    """The row status a comparison leads to (config.md "Overwrite and drift behavior"), shared by
+    tags, referrers and chart versions: a missing destination (None) is copied, an equal one
+    skipped, a different one drifted unless overwriting; a dry run forecasts the write instead."""
+    if destination_digest == source_digest:
+        return Status.SKIPPED
+    if destination_digest is not None and not settings.overwrite:
+        return Status.DRIFTED
+    if settings.dry_run:
+        return Status.WOULD_COPY if destination_digest is None else Status.WOULD_OVERWRITE
+    return Status.COPIED if destination_digest is None else Status.OVERWRITTEN
+
+
+def row(ident: str, status: str, digest: str) -> TagResult:
+    """A finished row; `skipped` rows from a comparison are always `up-to-date`."""
+    return TagResult(
+        tag=ident, status=status, digest=digest, reason=Reason.UP_TO_DATE if status == Status.SKIPPED else ""
+    )
 
 
 class JobFailure(Exception):

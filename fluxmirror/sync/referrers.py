@@ -17,7 +17,7 @@ from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oci.copy import CopySession, copy_manifest
 from fluxmirror.oci.errors import OCIError
 from fluxmirror.oci.manifests import Descriptor
-from fluxmirror.sync.job import JobSettings
+from fluxmirror.sync.job import WRITES, JobSettings, decide
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.plan import ArtifactEntry
 
@@ -62,9 +62,8 @@ async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Desc
         existing = await session.registries.client(destination.registry).resolve_digest(destination.path, digest)
     except FluxMirrorError as exc:
         raise ReferrerFailure(exc.prefixed(f"compare referrer {digest}"), []) from exc
-    if existing == digest:
-        return Status.SKIPPED
-    if existing is not None and not settings.overwrite:
+    status = decide(digest, existing, settings)
+    if status == Status.DRIFTED:
         log.info(
             kv(
                 "destination referrer drifted; skipping (overwrite=false)",
@@ -74,9 +73,8 @@ async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Desc
                 dst_digest=existing,
             )
         )
-        return Status.DRIFTED
-    if settings.dry_run:
-        return Status.WOULD_COPY if existing is None else Status.WOULD_OVERWRITE
+    if status not in WRITES:
+        return status
     context = f"copy referrer {entry.source}@{digest} -> {entry.destination}@{digest}"
     try:
         manifest = await session.registries.client(source.registry).get_manifest(source.path, digest)
@@ -85,4 +83,4 @@ async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Desc
         await copy_manifest(session, source, destination, manifest, digest)
     except FluxMirrorError as exc:
         raise ReferrerFailure(exc.prefixed(context), []) from exc
-    return Status.COPIED if existing is None else Status.OVERWRITTEN
+    return status

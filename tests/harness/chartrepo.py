@@ -14,13 +14,11 @@ synchronous tests and asyncio tests (whose loop must not be blocked) can both us
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import socket
 import ssl
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -30,13 +28,13 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from harness import Credentials
+from harness.background import BackgroundLoop, listen
 from harness.charts import DEFAULT_DESCRIPTION, build_chart, build_index, chart_digest, chart_filename, index_entry
 from harness.pki import PKI
 
 INDEX_CONTENT_TYPE = "application/x-yaml"
 CHART_CONTENT_TYPE = "application/gzip"
 REALM = "fluxmirror-charts"
-_STOP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -143,15 +141,14 @@ class ChartRepository:
         self._lock = threading.Lock()
         self._state = _State()
         self._requests: list[ChartRequest] = []
-        sock = _listen()
+        sock = listen()
         self.port: int = sock.getsockname()[1]
         self.origin = f"{'https' if tls else 'http'}://{hostname}:{self.port}"
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"chartrepo-{self.port}", daemon=True)
-        self._thread.start()
-        self._runner: web.AppRunner | None = None
+        self._background = BackgroundLoop(f"chartrepo-{self.port}")
         try:
-            self._call(self._start(sock, self._server_ssl_context()))
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            self._background.serve(app, sock, self._server_ssl_context())
         except BaseException:
             self.close()
             raise
@@ -348,15 +345,7 @@ class ChartRepository:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._loop.is_closed():
-            return
-        try:
-            if self._runner is not None:
-                self._call(self._runner.cleanup())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=_STOP_TIMEOUT)
-            self._loop.close()
+        self._background.close()
 
     def __enter__(self) -> ChartRepository:
         return self
@@ -365,9 +354,6 @@ class ChartRepository:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
-
-    def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
 
     def _server_ssl_context(self) -> ssl.SSLContext | None:
         if not self.tls:
@@ -379,13 +365,6 @@ class ChartRepository:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cafile=str(self.pki.ca_path))
         return context
-
-    async def _start(self, sock: socket.socket, context: ssl.SSLContext | None) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock, ssl_context=context).start()
 
     # -- serving -----------------------------------------------------------------------------------
 
@@ -478,11 +457,3 @@ def _client_common_name(request: web.Request) -> str | None:
             if key == "commonName":
                 return str(value)
     return None
-
-
-def _listen() -> socket.socket:
-    """Bound before the server starts, so the port is known and cannot be taken in between."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    return sock

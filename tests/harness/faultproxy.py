@@ -17,7 +17,7 @@ import functools
 import re
 import socket
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -26,11 +26,12 @@ import yarl
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from harness.background import STOP_TIMEOUT, BackgroundLoop, listen
 from harness.registry import Registry, client_ssl_context
 
 BLOB_PATH = r"/blobs/[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"
 UPLOAD_PATH = r"/blobs/uploads/[^/]+$"
-QUIET_TIMEOUT = 5.0
+
 # Headers about one connection, not the message; Host is the proxy's own and aiohttp sets the upstream's.
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer"})
 _HOP_BY_HOP |= {"transfer-encoding", "upgrade", "host"}
@@ -184,7 +185,7 @@ class _Recorder:
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._condition:
-            self._condition.wait_for(lambda: self._active == 0, timeout=QUIET_TIMEOUT)
+            self._condition.wait_for(lambda: self._active == 0, timeout=STOP_TIMEOUT)
             return list(self._records)
 
 
@@ -206,17 +207,14 @@ class FaultProxy:
         self._armed: list[_Armed] = []
         self._lock = threading.Lock()
         self._recorder = _Recorder()
-        sockets = [_listen() for _ in range(2 if blob_host else 1)]
+        sockets = [listen() for _ in range(2 if blob_host else 1)]
         self.host = f"127.0.0.1:{sockets[0].getsockname()[1]}"
         self.url = f"http://{self.host}"
         self.blob_host = BlobHost(sockets[1].getsockname()[1]) if blob_host else None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"faultproxy-{self.host}", daemon=True)
-        self._thread.start()
-        self._runners: list[web.AppRunner] = []
+        self._background = BackgroundLoop(f"faultproxy-{self.host}")
         self._session: aiohttp.ClientSession | None = None
         try:
-            self._call(self._start(sockets))
+            self._start(sockets)
         except BaseException:
             self.close()
             raise
@@ -237,14 +235,7 @@ class FaultProxy:
         return dataclasses.replace(self._upstream, host=self.host, url=self.url)
 
     def close(self) -> None:
-        if self._loop.is_closed():
-            return
-        try:
-            self._call(self._stop())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=QUIET_TIMEOUT)
-            self._loop.close()
+        self._background.close(self._close_session)
 
     def __enter__(self) -> FaultProxy:
         return self
@@ -254,10 +245,17 @@ class FaultProxy:
     ) -> None:
         self.close()
 
-    def _call(self, coroutine: Coroutine[None, None, None]) -> None:
-        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+    def _start(self, sockets: list[socket.socket]) -> None:
+        self._background.call(self._open_session())
+        servers = [(self._recorder, self._serve)]
+        if self.blob_host is not None:
+            servers.append((self.blob_host, self._serve_blob_host))
+        for sock, (recorder, serve) in zip(sockets, servers, strict=True):
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", functools.partial(recorder.record, serve=serve))
+            self._background.serve(app, sock)
 
-    async def _start(self, sockets: list[socket.socket]) -> None:
+    async def _open_session(self) -> None:
         context = client_ssl_context(self._upstream)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=context if context is not None else True),
@@ -265,20 +263,8 @@ class FaultProxy:
             skip_auto_headers=_NO_AUTO_HEADERS,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
-        servers = [(self._recorder, self._serve)]
-        if self.blob_host is not None:
-            servers.append((self.blob_host, self._serve_blob_host))
-        for sock, (recorder, serve) in zip(sockets, servers, strict=True):
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", functools.partial(recorder.record, serve=serve))
-            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-            await runner.setup()
-            self._runners.append(runner)
-            await web.SockSite(runner, sock).start()
 
-    async def _stop(self) -> None:
-        for runner in self._runners:
-            await runner.cleanup()
+    async def _close_session(self) -> None:
         if self._session is not None:
             await self._session.close()
 
@@ -391,11 +377,3 @@ def _cut(request: web.Request) -> web.StreamResponse:
     if request.transport is not None:
         request.transport.abort()
     return web.StreamResponse()
-
-
-def _listen() -> socket.socket:
-    """Bound before the server starts, so the port is known and cannot be taken in between."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    return sock

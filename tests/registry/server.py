@@ -13,27 +13,25 @@ synchronous tests and asyncio tests (whose loop must stay free) can use it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
-import socket
 import tempfile
 import threading
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, NamedTuple
 from urllib.parse import urlencode
 
 from aiohttp import web
+from harness.background import BackgroundLoop, listen
 from harness.registry import Registry
 
 from registry.storage import DIGEST, OCI_INDEX, DistributionError, Storage, check_digest
 
 MAX_BODY = 64 * 1024 * 1024
-QUIET_TIMEOUT = 5.0
 # The distribution spec's repository-name and tag grammars.
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME = rf"{_COMPONENT}(?:/{_COMPONENT})*"
@@ -318,20 +316,15 @@ class OCIRegistry:
         self._app = RegistryApp(
             Storage(), self._journal, referrers_api=referrers_api, referrers_page_size=referrers_page_size
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))  # bound before serving, so the port is known and cannot be taken
-        sock.listen(128)
+        sock = listen()
         self.host = f"127.0.0.1:{sock.getsockname()[1]}"
         self.url = f"http://{self.host}"
         self.registry = Registry(
             host=self.host, url=self.url, root_dir=base / "storage", log_path=base / "registry.log"
         )
-        self._runner: web.AppRunner | None = None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"oci-registry-{self.host}", daemon=True)
-        self._thread.start()
+        self._background = BackgroundLoop(f"oci-registry-{self.host}")
         try:
-            self._call(self._start(sock))
+            self._background.serve(self._app.application(), sock)
         except BaseException:
             sock.close()
             self.close()
@@ -347,14 +340,9 @@ class OCIRegistry:
         self._journal.clear()
 
     def close(self) -> None:
-        if self._loop.is_closed():
-            return
         try:
-            self._call(self._stop())
+            self._background.close()
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=QUIET_TIMEOUT)
-            self._loop.close()
             self._journal.close()
             if self._owned_dir:
                 shutil.rmtree(self.registry.root_dir.parent, ignore_errors=True)
@@ -366,17 +354,3 @@ class OCIRegistry:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
-
-    def _call(self, coroutine: Coroutine[None, None, None]) -> None:
-        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
-
-    async def _start(self, sock: socket.socket) -> None:
-        self._runner = web.AppRunner(
-            self._app.application(), access_log=None, handle_signals=False, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-
-    async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
