@@ -254,3 +254,67 @@ def test_broken_repositories_yaml_stops_the_run(
     assert (run.code, run.stdout) == (1, "")
     assert run.stderr.startswith(f"✗ build chart entry {chart_repo.url}/demo: load Helm repository config {broken}: ")
     assert len(run.stderr.splitlines()) == 1
+
+
+def test_sync_md_example_shape_into_an_authenticated_registry(
+    tmp_path: Path, chart_repo_factory: ChartRepositoryFactory, registry_htpasswd: Registry, unique_repo: str
+) -> None:
+    """sync.md's example: several charts, version ranges and limits, a username/token host for the destination."""
+    nginx, certs = chart_repo_factory(), chart_repo_factory(base_path="/jetstack/")
+    for version in ("4.10.0", "4.11.0", "4.11.3", "4.12.0", "5.0.0-beta.1"):
+        nginx.add("ingress-nginx", version)
+    for version in ("1.14.0", "1.15.0", "1.16.1"):
+        certs.add("cert-manager", version)
+    destination = f"oci://{registry_htpasswd.host}/{unique_repo}/charts"
+    charts = [
+        {"name": "ingress-nginx", "source": nginx.url, "destination": destination, "version": ">=4.11.0", "limit": 3},
+        {"name": "cert-manager", "source": certs.url, "destination": destination, "version": ">=1.15.0", "limit": 3},
+    ]
+    auth = registry_htpasswd.credentials
+    assert auth is not None
+    hosts = [{"host": registry_htpasswd.host, "username": auth.username, "credential": {"value": "${GH_TOKEN}"}}]
+    token = {"GH_TOKEN": auth.password}
+    run = run_charts(tmp_path, charts, hosts=hosts, env=token)
+    assert (run.code, run.stderr) == (0, ""), run.stdout
+    assert [[r["tag"] for r in result["tags"]] for result in run.report["report"]["results"]] == [
+        ["4.12.0", "4.11.3", "4.11.0"],
+        ["1.16.1", "1.15.0"],
+    ]
+    assert sorted(images.list_tags(registry_htpasswd, f"{unique_repo}/charts/ingress-nginx", auth=auth)) == [
+        "4.11.0",
+        "4.11.3",
+        "4.12.0",
+    ]
+    again = run_charts(tmp_path, charts, hosts=hosts, env=token)
+    assert again.summary["skipped"] == 5
+
+
+def test_published_chart_mirrors_oci_to_oci_as_an_artifact(
+    tmp_path: Path, chart_repo: ChartRepository, target: Registry, registry_factory: RegistryFactory, unique_repo: str
+) -> None:
+    """sync.md's OCI-to-OCI example: a chart already in a registry is mirrored by `artifacts`, digest intact."""
+    chart_repo.add("demo", "6.1.0")
+    assert run_charts(tmp_path, [chart_entry(chart_repo, target, unique_repo)]).code == 0
+    published = images.get_manifest(target, f"{unique_repo}/demo", "6.1.0")
+    other = registry_factory()
+    artifact = {"source": f"{target.host}/{unique_repo}/demo", "destination": f"{other.host}/charts/{unique_repo}"}
+    run = sync(tmp_path, [{**artifact, "selector": {"semver": ">=6.0.0", "limit": 5}}])
+    assert (run.code, run.rows()[0]["digest"]) == (0, published.digest)
+    assert skopeo.inspect_raw(other.docker_ref(f"charts/{unique_repo}", "6.1.0")) == published.data
+
+
+def test_insecure_skip_tls_verify_from_repositories_yaml(
+    tmp_path: Path,
+    chart_repo_factory: ChartRepositoryFactory,
+    helm_repositories_yaml: WriteRepositories,
+    target: Registry,
+    unique_repo: str,
+) -> None:
+    repo = chart_repo_factory(tls=True)
+    repo.add("demo", "1.0.0")
+    charts = [chart_entry(repo, target, unique_repo)]
+    untrusted = run_charts(tmp_path, charts)
+    assert "certificate verify failed" in untrusted.report["report"]["results"][0]["error"]
+    skip = helm_repositories_yaml(repo.repositories_entry(with_ca=False, insecure_skip_tls_verify=True))
+    run = run_charts(tmp_path, charts, env={"HELM_REPOSITORY_CONFIG": str(skip)})
+    assert (run.code, run.rows()[0]["status"]) == (0, "copied")
