@@ -3,6 +3,7 @@ overwrite), then mirror the tag's referrers when the entry asks for them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -57,12 +58,19 @@ async def _mirror_tag(session: CopySession, entry: ArtifactEntry, tag: str, sett
     destination_client = session.registries.client(destination.registry)
     digest = ""
     try:
-        digest = await _resolve(source_client.resolve_digest(source.path, tag), f"{entry.source}:{tag}") or ""
+        # Both lookups at once: an up-to-date tag then costs one round trip, not two.
+        found, existing = await asyncio.gather(
+            _resolve(source_client.resolve_digest(source.path, tag), f"{entry.source}:{tag}"),
+            _resolve(destination_client.resolve_digest(destination.path, tag), f"{entry.destination}:{tag}"),
+            return_exceptions=True,
+        )
+        if isinstance(found, BaseException):
+            raise found
+        digest = found or ""
         if not digest:
             raise OCIError(f"digest {entry.source}:{tag}: MANIFEST_UNKNOWN: manifest unknown")
-        existing = await _resolve(
-            destination_client.resolve_digest(destination.path, tag), f"{entry.destination}:{tag}"
-        )
+        if isinstance(existing, BaseException):
+            raise existing
         status = decide(digest, existing, settings)
         if status == Status.DRIFTED:
             log.info(
