@@ -18,7 +18,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["MAX_CHART_BYTES", "MAX_FILE_BYTES", "ArchiveError", "RootFiles", "go_quote", "read_root_files"]
+from fluxmirror.gostrconv import go_quote
+
+__all__ = ["MAX_CHART_BYTES", "MAX_FILE_BYTES", "ArchiveError", "RootFiles", "read_root_files"]
 
 MAX_CHART_BYTES: Final = 100 * 1024 * 1024  # Helm's MaxDecompressedChartSize: all file data together
 MAX_FILE_BYTES: Final = 5 * 1024 * 1024  # Helm 3's MaxDecompressedFileSize, kept for the files read here
@@ -41,27 +43,6 @@ class RootFiles:
     chart_yaml: tuple[bytes, ...]
     requirements_yaml: tuple[bytes, ...]
     has_requirements_lock: bool  # Helm creates empty metadata for it, so "Chart.yaml is missing" no longer fires
-
-
-def go_quote(text: str) -> str:
-    """Go's `%q`: printable runes as is, the rest escaped the way strconv.Quote does."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch.isprintable():  # letters, marks, numbers, punctuation, symbols and ASCII space, as Go's IsPrint
-            out.append(ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}[ch])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 class _Bounded(io.RawIOBase):

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from fluxmirror.errors import FluxMirrorError
-from fluxmirror.helm.archive import ArchiveError, go_quote, read_root_files
+from fluxmirror.gostrconv import go_quote
+from fluxmirror.helm.archive import ArchiveError, read_root_files
 from fluxmirror.helm.gostruct import Field, GoType, Kind, marshal, unmarshal, zero
 from fluxmirror.helm.goyaml import DecodeError
 from fluxmirror.selection.semver import InvalidVersionError, Version
@@ -60,9 +61,7 @@ METADATA: Final = GoType(
         Field("version", _STRING),
         Field("description", _STRING),
         Field("keywords", _STRINGS),
-        Field(
-            "maintainers", GoType(Kind.SLICE, "[]*v2.Maintainer", GoType(Kind.POINTER, "*v2.Maintainer", _MAINTAINER))
-        ),
+        Field("maintainers", GoType(Kind.SLICE, "[]*v2.Maintainer", _MAINTAINER_PTR)),
         Field("icon", _STRING),
         Field("apiVersion", _STRING),
         Field("condition", _STRING),
@@ -71,9 +70,7 @@ METADATA: Final = GoType(
         Field("deprecated", _BOOL),
         Field("annotations", GoType(Kind.MAP, "map[string]string", _STRING)),
         Field("kubeVersion", _STRING),
-        Field(
-            "dependencies", GoType(Kind.SLICE, "[]*v2.Dependency", GoType(Kind.POINTER, "*v2.Dependency", _DEPENDENCY))
-        ),
+        Field("dependencies", GoType(Kind.SLICE, "[]*v2.Dependency", _DEPENDENCY_PTR)),
         Field("type", _STRING),
     ),
 )

@@ -12,44 +12,13 @@ import logging
 from collections.abc import Callable
 from typing import Final, TextIO
 
-__all__ = ["LOGGER_NAME", "VerboseFormatter", "configure_verbose_logging", "go_quote", "kv"]
+from fluxmirror.gostrconv import go_quote
+
+__all__ = ["LOGGER_NAME", "VerboseFormatter", "configure_verbose_logging", "kv"]
 
 LOGGER_NAME: Final = "fluxmirror"
 
 _NEEDS_QUOTES: Final = frozenset(' \t"=')
-_SHORT_ESCAPES: Final = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    '"': '\\"',
-    "\\": "\\\\",
-}
-_ESCAPED_BYTES: Final = range(0xDC80, 0xDD00)
-"""Surrogates Python's `surrogateescape` uses for undecodable bytes; Go prints such bytes as `\\xNN`."""
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    if char in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[char]
-    if char.isprintable():  # the same classes as Go's unicode.IsPrint
-        return char
-    if code < 0x20 or code == 0x7F:
-        return f"\\x{code:02x}"
-    if code in _ESCAPED_BYTES:
-        return f"\\x{code - 0xDC00:02x}"
-    if 0xD800 <= code < 0xE000:
-        return "\\ufffd"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def go_quote(text: str) -> str:
-    """Go's `strconv.Quote`: double quotes, Go escapes, printable non-ASCII kept as is."""
-    return '"' + "".join(_escape(char) for char in text) + '"'
 
 
 def _text(value: object) -> str:

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from fluxmirror.api.duration import Duration
-from fluxmirror.sync.logfmt import LOGGER_NAME, VerboseFormatter, configure_verbose_logging, go_quote, kv
+from fluxmirror.gostrconv import go_quote
+from fluxmirror.sync.logfmt import LOGGER_NAME, VerboseFormatter, configure_verbose_logging, kv
 
 
 @pytest.mark.parametrize(
