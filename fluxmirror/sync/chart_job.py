@@ -36,7 +36,7 @@ async def run_chart_job(
     settings: JobSettings,
 ) -> TagResult:
     """Run the job to a final row; never raises for download or registry failures."""
-    chart = f"{entry.spec.name.strip()}@{version}"
+    chart = f"{entry.name}@{version}"
     destination = entry.destination_ref(version)
     log.info(kv("mirroring chart", chart=chart, dst=destination))
     started = time.monotonic()
@@ -50,8 +50,9 @@ async def run_chart_job(
     return result
 
 
-async def _download(fetcher: HelmFetcher, entry: ChartEntry, plan: ChartPlan, version: str) -> bytes:
-    name = entry.spec.name.strip()
+async def _download(fetcher: HelmFetcher, entry: ChartEntry, plan: ChartPlan, version: str) -> tuple[bytes, str]:
+    """The archive and its digest, checked against the index's `digest` when it has one."""
+    name = entry.name
     found = plan.index.lookup(name, version)
     if found is None:
         raise FetchError(f'lookup chart "{name}"@"{version}" in index: no chart version found')
@@ -64,7 +65,7 @@ async def _download(fetcher: HelmFetcher, entry: ChartEntry, plan: ChartPlan, ve
     actual = sha256_digest(data)
     if expected and actual != f"sha256:{expected}":
         raise FetchError(f'chart "{name}"@"{version}": downloaded archive is {actual}, index says sha256:{expected}')
-    return data
+    return data, actual
 
 
 async def _attempt(
@@ -80,15 +81,14 @@ async def _attempt(
     client = session.registries.client(repository.registry)
     tag = destination_tag(version)
     try:
-        data = await _download(fetcher, entry, plan, version)
-        digest = sha256_digest(data)
+        data, digest = await _download(fetcher, entry, plan, version)
         existing = await published_chart_digest(client, repository, tag)
         status = decide(digest, existing, settings)
         if status == Status.DRIFTED:
             log.info(
                 kv(
                     "destination chart drifted from source; skipping (overwrite=false)",
-                    chart=entry.spec.name.strip(),
+                    chart=entry.name,
                     version=version,
                     src_digest=digest,
                     dst_digest=existing,

@@ -39,6 +39,10 @@ class ChartEntry:
     access: RepositoryAccess
     tls: ssl.SSLContext | None
 
+    @property
+    def name(self) -> str:
+        return self.spec.name.strip()
+
     def destination_ref(self, version: str) -> str:
         return f"{self.destination}:{destination_tag(version)}"
 
@@ -58,22 +62,27 @@ async def build_chart_entries(specs: Sequence[Chart]) -> list[ChartEntry]:
     path = repositories_path()
     try:
         repositories = await asyncio.to_thread(load_repositories, path)
-        loaded: Exception | None = None
     except (OSError, ValueError) as exc:
-        repositories, loaded = [], exc
+        reason = " ".join(str(exc).split())
+        raise ConfigError(
+            f"build chart entry {_source(specs[0])}: load Helm repository config {path}: {reason}"
+        ) from exc
     entries = []
     for spec in specs:
-        source = f"{spec.source.strip().rstrip('/')}/{spec.name.strip()}"
         try:
-            if loaded is not None:
-                raise ConfigError(f"load Helm repository config {path}: {' '.join(str(loaded).split())}")
-            entries.append(await _build(spec, source, find_repository(repositories, spec.source)))
+            entries.append(await _build(spec, find_repository(repositories, spec.source)))
         except FluxMirrorError as exc:
-            raise ConfigError(f"build chart entry {source}: {exc}") from exc
+            raise ConfigError(f"build chart entry {_source(spec)}: {exc}") from exc
     return entries
 
 
-async def _build(spec: Chart, source: str, repository: HelmRepository | None) -> ChartEntry:
+def _source(spec: Chart) -> str:
+    """The report's entry source: the repository URL without its trailing `/`, then the chart name."""
+    return f"{spec.source.strip().rstrip('/')}/{spec.name.strip()}"
+
+
+async def _build(spec: Chart, repository: HelmRepository | None) -> ChartEntry:
+    source = _source(spec)
     base = spec.destination.strip().removeprefix("oci://").rstrip("/")
     destination = f"{base}/{spec.name.strip()}"
     access = RepositoryAccess(spec.source.strip(), repository)
@@ -88,7 +97,7 @@ async def plan_chart(entry: ChartEntry, fetcher: HelmFetcher) -> ChartPlan:
         data = await fetcher.get(entry.access, url, MAX_INDEX_BYTES, entry.tls)
     except FluxMirrorError as exc:
         raise PlanError(str(exc)) from exc
-    name = entry.spec.name.strip()
+    name = entry.name
     try:
         index = await asyncio.to_thread(parse_index, data, name)
     except IndexParseError as exc:
