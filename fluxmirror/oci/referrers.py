@@ -37,32 +37,48 @@ def fallback_tag(digest: str) -> str:
     return f"{algorithm}-{encoded}"
 
 
+async def _api_page(
+    client: RegistryClient, repository: str, digest: str, path: str, *, first: bool
+) -> tuple[bytes, str | None] | None:
+    """One page of the referrers API (its index bytes and the next page's path), or None when the
+    answer shows the registry does not offer the API. Once referrers were found (`first` False),
+    such an answer is an error instead."""
+    try:
+        async with client.request(
+            "GET", path, repository=repository, scopes=[pull_scope(repository)], headers={"Accept": OCI_INDEX}
+        ) as response:
+            content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+            raw = await response.content.read(MAX_MANIFEST_BYTES + 1)
+            link = response.links.get("next")
+    except RegistryError as exc:
+        if exc.status in _NO_API and first:
+            return None
+        raise
+    if content_type != OCI_INDEX:
+        if not first:
+            raise OCIError(f"referrers of {repository}@{digest}: page served as {content_type!r}")
+        return None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise OCIError(f"referrers of {repository}@{digest}: page exceeds {MAX_MANIFEST_BYTES} bytes")
+    return raw, (str(link["url"]) if link else None)
+
+
+def _api_path(repository: str, digest: str) -> str:
+    return f"/v2/{repository}/referrers/{digest}"
+
+
 async def _from_api(client: RegistryClient, repository: str, digest: str) -> list[Descriptor] | None:
     """Every page of the referrers API, or None when the registry does not offer it."""
     found: list[Descriptor] = []
-    path: str | None = f"/v2/{repository}/referrers/{digest}"
+    path: str | None = _api_path(repository, digest)
     for _ in range(_MAX_PAGES):
         if path is None:
             return found
-        try:
-            async with client.request(
-                "GET", path, repository=repository, scopes=[pull_scope(repository)], headers={"Accept": OCI_INDEX}
-            ) as response:
-                content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
-                raw = await response.content.read(MAX_MANIFEST_BYTES + 1)
-                link = response.links.get("next")
-        except RegistryError as exc:
-            if exc.status in _NO_API and not found:
-                return None
-            raise
-        if content_type != OCI_INDEX:
-            if found:
-                raise OCIError(f"referrers of {repository}@{digest}: page served as {content_type!r}")
+        page = await _api_page(client, repository, digest, path, first=not found)
+        if page is None:
             return None
-        if len(raw) > MAX_MANIFEST_BYTES:
-            raise OCIError(f"referrers of {repository}@{digest}: page exceeds {MAX_MANIFEST_BYTES} bytes")
+        raw, path = page
         found.extend(parse_manifest(raw, OCI_INDEX).children)
-        path = str(link["url"]) if link else None
     raise OCIError(f"referrers of {repository}@{digest}: more than {_MAX_PAGES} pages")
 
 
@@ -121,8 +137,8 @@ class FallbackIndexes:
         """After `pushed` (which has a subject) landed in `repository`, make it discoverable."""
         assert pushed.subject is not None
         subject = pushed.subject.digest
-        if await _from_api(client, repository, subject) is not None:
-            return  # the registry indexes referrers itself
+        if await _api_page(client, repository, subject, _api_path(repository, subject), first=True) is not None:
+            return  # the registry indexes referrers itself: its first page is answer enough
         tag = fallback_tag(subject)
         lock = self._locks.setdefault((client.registry, repository, tag), asyncio.Lock())
         async with lock:

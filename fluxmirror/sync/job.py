@@ -19,7 +19,7 @@ from fluxmirror.api.report import Reason, ReferrerResult, Status, TagResult
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.sync.logfmt import kv
 
-__all__ = ["WRITES", "JobFailure", "JobSettings", "decide", "elapsed_since", "row", "run_with_retries"]
+__all__ = ["WRITES", "JobFailure", "JobSettings", "decide", "elapsed_since", "reason_for", "row", "run_with_retries"]
 
 log = logging.getLogger(__name__)
 _BACKOFF_SECONDS = 0.2
@@ -50,11 +50,14 @@ def decide(source_digest: str, destination_digest: str | None, settings: JobSett
     return Status.COPIED if destination_digest is None else Status.OVERWRITTEN
 
 
+def reason_for(status: str) -> str:
+    """A row's reason: a comparison only ever skips because the destination is up to date."""
+    return Reason.UP_TO_DATE if status == Status.SKIPPED else ""
+
+
 def row(ident: str, status: str, digest: str) -> TagResult:
-    """A finished row; `skipped` rows from a comparison are always `up-to-date`."""
-    return TagResult(
-        tag=ident, status=status, digest=digest, reason=Reason.UP_TO_DATE if status == Status.SKIPPED else ""
-    )
+    """A finished tag or chart-version row."""
+    return TagResult(tag=ident, status=status, digest=digest, reason=reason_for(status))
 
 
 class JobFailure(Exception):

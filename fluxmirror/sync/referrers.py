@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from fluxmirror.api.report import Reason, ReferrerResult, Status
+from fluxmirror.api.report import ReferrerResult, Status
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oci.copy import CopySession, copy_manifest
 from fluxmirror.oci.errors import OCIError
 from fluxmirror.oci.manifests import Descriptor
-from fluxmirror.sync.job import WRITES, JobSettings, decide
+from fluxmirror.sync.job import WRITES, JobSettings, decide, reason_for
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.plan import ArtifactEntry
 
@@ -43,25 +43,27 @@ async def mirror_referrers(
     for referrer in referrers:
         try:
             status = await _mirror_one(session, entry, referrer, settings)
-        except ReferrerFailure as failure:
+        except FluxMirrorError as exc:
             rows.append(
                 ReferrerResult(digest=referrer.digest, artifactType=referrer.artifact_type, status=Status.FAILED)
             )
-            raise ReferrerFailure(failure.error, rows) from failure
-        reason = Reason.UP_TO_DATE if status == Status.SKIPPED else ""
+            raise ReferrerFailure(exc, rows) from exc
         rows.append(
-            ReferrerResult(digest=referrer.digest, artifactType=referrer.artifact_type, status=status, reason=reason)
+            ReferrerResult(
+                digest=referrer.digest, artifactType=referrer.artifact_type, status=status, reason=reason_for(status)
+            )
         )
     return rows
 
 
 async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Descriptor, settings: JobSettings) -> str:
+    """The referrer's status; failures are raised already named by what failed."""
     source, destination = entry.source_repository, entry.destination_repository
     digest = referrer.digest
     try:
         existing = await session.registries.client(destination.registry).resolve_digest(destination.path, digest)
     except FluxMirrorError as exc:
-        raise ReferrerFailure(exc.prefixed(f"compare referrer {digest}"), []) from exc
+        raise exc.prefixed(f"compare referrer {digest}") from exc
     status = decide(digest, existing, settings)
     if status == Status.DRIFTED:
         log.info(
@@ -82,5 +84,5 @@ async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Desc
             raise OCIError("MANIFEST_UNKNOWN: manifest unknown")
         await copy_manifest(session, source, destination, manifest, digest)
     except FluxMirrorError as exc:
-        raise ReferrerFailure(exc.prefixed(context), []) from exc
+        raise exc.prefixed(context) from exc
     return status
