@@ -6,9 +6,9 @@ layout `helm repo index` writes (block style, each chart a key of `entries`), on
 and that block are parsed; anything unusual (JSON, flow style, aliases, a name listed twice) falls
 back to parsing the whole document, so the shortcut never changes the answer, only its cost.
 
-Parsing uses libyaml's base loader, which keeps every scalar as the text written: that is also
-what Helm's decoder does for its string fields (`version: 1.10` stays "1.10", not the float 1.1).
-Entries Helm would drop (null, not a mapping, no name, a version that is not semver) are dropped
+Parsing uses libyaml's base loader, which keeps every scalar as the text written. Helm's decoder
+differs for an unquoted number in a string field (`version: 1.10` becomes "1.1", see `goyaml`);
+`helm repo index` quotes such versions, so only hand-written indexes can tell. Entries Helm would drop (null, not a mapping, no name, a version that is not semver) are dropped
 here too (clarifications §1.5).
 """
 
