@@ -1,4 +1,4 @@
-"""Run a command; write its wall time and peak RSS as JSON; exit with its exit code.
+"""Run a command; write its wall time, CPU time and peak RSS as JSON; exit with its exit code.
 
     python -I -S benchmarks/rusage.py REPORT_PATH COMMAND [ARG...]
 
@@ -22,7 +22,14 @@ def main() -> int:
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - started
     with open(report, "w") as file:
-        json.dump({"seconds": seconds, "peak_rss_kib": usage.ru_maxrss}, file)  # KiB on Linux
+        json.dump(
+            {
+                "seconds": seconds,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "peak_rss_kib": usage.ru_maxrss,  # KiB on Linux
+            },
+            file,
+        )
     return os.waitstatus_to_exitcode(status)
 
 

@@ -197,15 +197,22 @@ class RegistryClient:
     # Tags ---------------------------------------------------------------------------------------
 
     async def list_tags(self, repository: str, page_size: int = 1000) -> list[str]:
-        """Every tag, following `Link` pagination, in registry order."""
+        """Every tag, following `Link` pagination, in registry order.
+
+        A `next` link back to a page already read would otherwise loop forever on a broken registry
+        (the plan phase has no deadline), so it fails the listing instead."""
         tags: list[str] = []
         path: str | None = f"/v2/{repository}/tags/list?n={page_size}"
+        seen: set[str] = set()
         while path is not None:
             async with self.request("GET", path, repository=repository, scopes=[pull_scope(repository)]) as response:
                 document = await response.json(content_type=None)
                 link = response.links.get("next")
+                seen.add(str(response.url))  # absolute, like the `Link` targets aiohttp resolves
             tags.extend(document.get("tags") or [])
             path = str(link["url"]) if link else None
+            if path in seen:
+                raise OCIError(f"tag list pagination loops back to {path}")
         return tags
 
     # Manifests ----------------------------------------------------------------------------------

@@ -146,3 +146,30 @@ def test_redirect_to_another_host_gets_no_credentials(
         assert redirected and not any(r.had_authorization for r in redirected)
         assert any(r.had_authorization for r in proxy.requests if "/blobs/sha256:" in r.path)
     assert images.get_manifest(origin, unique_repo, "1.0.0").digest == artifact.digest
+
+
+def test_tag_list_pagination_looping_back_fails_the_entry(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    first = f"/v2/{unique_repo}/tags/list?n=1000"
+    second = f"/v2/{unique_repo}/tags/list?last=b&n=1000"
+    for page, tags, following in ((first, ["a", "b"], second), (second, ["c"], first)):
+        fault_proxy.add(
+            Respond(
+                200,
+                {"Content-Type": "application/json", "Link": f'<{following}>; rel="next"'},
+                json.dumps({"name": unique_repo, "tags": tags}).encode(),
+                method="GET",
+                path=f"^{page.partition('?')[0]}$",
+                query=f"^{page.partition('?')[2]}$",
+            )
+        )
+    source = fault_proxy.as_registry()
+    run = sync(tmp_path, [entry(source, origin, unique_repo)])
+    result = run.report["report"]["results"][0]
+    assert (run.code, result["status"], result["tags"]) == (1, "failed", [])
+    assert (
+        result["error"]
+        == f"list tags {source.host}/{unique_repo}: tag list pagination loops back to {source.url}{first}"
+    )
+    assert [r.query for r in fault_proxy.requests if r.path.endswith("/tags/list")] == ["n=1000", "last=b&n=1000"]
