@@ -13,12 +13,13 @@ import base64
 import ssl
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
 
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.helm.repositories import HelmRepository
+from fluxmirror.httputil import REDIRECT_STATUSES, TRANSIENT_STATUSES, redact_url
 
 __all__ = [
     "MAX_CHART_BYTES",
@@ -26,7 +27,6 @@ __all__ = [
     "FetchError",
     "HelmFetcher",
     "RepositoryAccess",
-    "redact",
     "resolve_reference",
 ]
 
@@ -34,21 +34,11 @@ MAX_INDEX_BYTES: Final = 50 * 1024 * 1024
 MAX_CHART_BYTES: Final = 100 * 1024 * 1024
 _TIMEOUT: Final = aiohttp.ClientTimeout(total=60)
 _USER_AGENT: Final = "flux-mirror"
-_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS: Final = 10
-_TRANSIENT: Final = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class FetchError(FluxMirrorError):
-    """A download failed; `temporary` marks connection failures and 5xx/429 answers."""
-
-
-def redact(url: str) -> str:
-    """The URL without user info and with query values hidden (`?token=REDACTED`)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    query = urlencode([(key, "REDACTED") for key, _ in parse_qsl(parts.query, keep_blank_values=True)])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    """A download failed; `temporary` marks connection failures and transient statuses (5xx, 429, …)."""
 
 
 def resolve_reference(repository_url: str, reference: str) -> str:
@@ -136,22 +126,22 @@ class HelmFetcher:
                     allow_redirects=False,
                     ssl=tls if tls is not None else True,
                 ) as response:
-                    if response.status in _REDIRECTS and "Location" in response.headers:
+                    if response.status in REDIRECT_STATUSES and "Location" in response.headers:
                         url = urljoin(url, response.headers["Location"])
                         continue
                     if response.status != 200:
-                        failure = FetchError(f"GET {redact(requested)}: status {response.status}")
-                        failure.temporary = response.status in _TRANSIENT
+                        failure = FetchError(f"GET {redact_url(requested)}: status {response.status}")
+                        failure.temporary = response.status in TRANSIENT_STATUSES
                         raise failure
                     body = await response.content.read(limit + 1)
             except (TimeoutError, aiohttp.ClientError) as exc:
-                failure = FetchError(f"GET {redact(requested)}: {_describe(exc)}")
+                failure = FetchError(f"GET {redact_url(requested)}: {_describe(exc)}")
                 failure.temporary = not isinstance(exc, aiohttp.ClientSSLError | aiohttp.InvalidURL)
                 raise failure from exc
             if len(body) > limit:
-                raise FetchError(f"response from {redact(requested)} exceeds {limit} bytes")
+                raise FetchError(f"response from {redact_url(requested)} exceeds {limit} bytes")
             return body
-        raise FetchError(f"GET {redact(requested)}: stopped after {_MAX_REDIRECTS} redirects")
+        raise FetchError(f"GET {redact_url(requested)}: stopped after {_MAX_REDIRECTS} redirects")
 
 
 def _describe(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import aiohttp
 
 from fluxmirror.auth.credentials import CredentialSource
+from fluxmirror.httputil import REDIRECT_STATUSES
 from fluxmirror.oci.auth import Authenticator, Challenge, TokenRequest, parse_challenge, pull_scope, push_scope
 from fluxmirror.oci.errors import (
     MAX_ERROR_BODY,
@@ -33,7 +34,6 @@ from fluxmirror.oci.transport import Body, Transport
 __all__ = ["MAX_MANIFEST_BYTES", "Registries", "RegistryClient"]
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
-_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS: Final = 5
 _MAX_RETRY_AFTER: Final = 60.0
 
@@ -187,7 +187,7 @@ class RegistryClient:
                 auth.rechallenge(response.headers.get("WWW-Authenticate", ""), scopes)
                 reauthorized = True
                 continue
-            if response.status in _REDIRECTS and method in ("GET", "HEAD") and "Location" in response.headers:
+            if response.status in REDIRECT_STATUSES and method in ("GET", "HEAD") and "Location" in response.headers:
                 url = urljoin(url, response.headers["Location"])
                 params = None
                 continue

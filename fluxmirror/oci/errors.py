@@ -10,22 +10,21 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fluxmirror.errors import FluxMirrorError
+from fluxmirror.httputil import TRANSIENT_STATUSES, redact_url
 
 __all__ = [
-    "TRANSIENT_STATUSES",
     "DigestMismatchError",
     "ManifestError",
     "OCIError",
     "RegistryError",
     "TransportError",
-    "redact_url",
+    "registry_url",
 ]
 
-TRANSIENT_STATUSES: Final = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
-_KEPT_QUERY: Final = frozenset({"n", "last", "digest", "mount", "from", "service", "scope"})
+# Query keys of registry requests that carry neither tokens nor upload state.
+_READABLE_QUERY: Final = frozenset({"n", "last", "digest", "mount", "from", "service", "scope"})
 MAX_ERROR_BODY: Final = 64 * 1024
 
 
@@ -53,11 +52,9 @@ class DigestMismatchError(OCIError):
     """Content did not hash to the digest it was fetched by; never retried, nothing is committed."""
 
 
-def redact_url(url: str) -> str:
-    """Drop query values that may carry upload state or tokens; keep the ones worth reading."""
-    parts = urlsplit(url)
-    query = [(key, value if key in _KEPT_QUERY else "REDACTED") for key, value in parse_qsl(parts.query)]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, safe=":/,"), ""))
+def registry_url(url: str) -> str:
+    """A registry URL as messages show it: paging and digests legible, anything else redacted."""
+    return redact_url(url, readable=_READABLE_QUERY)
 
 
 def _go_value(value: Any) -> str:
@@ -99,7 +96,7 @@ class RegistryError(OCIError):
         self, method: str, url: str, status: int, body: bytes = b"", *, retry_after: float | None = None
     ) -> None:
         self.method = method
-        self.url = redact_url(url)
+        self.url = registry_url(url)
         self.status = status
         self.retry_after = retry_after
         self.temporary = status in TRANSIENT_STATUSES

@@ -18,7 +18,7 @@ from typing import Any, Final
 import aiohttp
 
 from fluxmirror import __version__
-from fluxmirror.oci.errors import TransportError, redact_url
+from fluxmirror.oci.errors import TransportError, registry_url
 
 __all__ = ["USER_AGENT", "Body", "Transport", "is_loopback"]
 
@@ -108,7 +108,7 @@ class Transport:
             ) as response:
                 yield response
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise TransportError(f"{method} {redact_url(url)}: {self._reason(exc, registry)}") from exc
+            raise TransportError(f"{method} {registry_url(url)}: {self._reason(exc, registry)}") from exc
 
     def _reason(self, exc: BaseException, registry: str) -> str:
         if isinstance(exc, asyncio.TimeoutError):

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from fluxmirror.api.config import Chart, Selector
 from fluxmirror.errors import ConfigError, FluxMirrorError
-from fluxmirror.helm.fetch import MAX_INDEX_BYTES, HelmFetcher, RepositoryAccess, redact, resolve_reference
+from fluxmirror.helm.fetch import MAX_INDEX_BYTES, HelmFetcher, RepositoryAccess, resolve_reference
 from fluxmirror.helm.index import ChartIndex, ChartVersion, IndexParseError, parse_index
 from fluxmirror.helm.publish import destination_tag
 from fluxmirror.helm.repositories import HelmRepository, find_repository, load_repositories, repositories_path
+from fluxmirror.httputil import redact_url
 from fluxmirror.oci.reference import Repository, parse_repository
 from fluxmirror.selection.tags import select_tags
 from fluxmirror.sync.logfmt import kv
@@ -101,7 +102,7 @@ async def plan_chart(entry: ChartEntry, fetcher: HelmFetcher) -> ChartPlan:
     try:
         index = await asyncio.to_thread(parse_index, data, name)
     except IndexParseError as exc:
-        raise PlanError(f"parse index from {redact(url)}: {exc}") from exc
+        raise PlanError(f"parse index from {redact_url(url)}: {exc}") from exc
     versions: Sequence[ChartVersion] = index.versions(name)
     if not versions:
         raise PlanError(f'chart "{name}" not found in index {entry.access.source}')

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fluxmirror.errors import ConfigError
-from fluxmirror.helm.fetch import RepositoryAccess, redact, resolve_reference
+from fluxmirror.helm.fetch import RepositoryAccess, resolve_reference
 from fluxmirror.helm.publish import chart_manifest, destination_tag
 from fluxmirror.helm.repositories import HelmRepository, find_repository, load_repositories, repositories_path
 
@@ -65,13 +65,6 @@ def test_entry_without_scheme_is_a_config_error() -> None:
 )
 def test_resolve_reference(repository: str, reference: str, expected: str) -> None:
     assert resolve_reference(repository, reference) == expected
-
-
-def test_redact_hides_query_values_and_user_info() -> None:
-    assert (
-        redact("https://user:pw@h.io:8443/i.yaml?token=s3cret&x=")
-        == "https://h.io:8443/i.yaml?token=REDACTED&x=REDACTED"
-    )
 
 
 def test_credentials_only_for_the_source_origin_unless_passed_to_all() -> None:
