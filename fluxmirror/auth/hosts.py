@@ -16,15 +16,17 @@ import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from fluxmirror.api.config import Credential as CredentialSpec
 from fluxmirror.api.config import Host
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.credentials import Credential, CredentialSource
-from fluxmirror.auth.jwk import JWKError, SigningKey, load_signing_key, sign_jwt
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oserror import path_error
+
+if TYPE_CHECKING:
+    from fluxmirror.auth.jwk import SigningKey
 
 __all__ = ["HostCredentialError", "HostsCredentials", "TokenMinter"]
 
@@ -71,6 +73,8 @@ class TokenMinter:
                 return self._cached[0]
             key = self._key if self._key is not None else await asyncio.to_thread(self._load_key)
             self._key = key
+            from fluxmirror.auth.jwk import sign_jwt  # loaded by _load_key, off the event loop
+
             lifetime = self._spec.exp or DEFAULT_JWT_LIFETIME
             token = sign_jwt(
                 key,
@@ -85,6 +89,10 @@ class TokenMinter:
             return token
 
     def _load_key(self) -> SigningKey:
+        # Imported here, on a worker thread: cryptography costs every sync ~15 ms of start-up, and
+        # only JWK credentials need it.
+        from fluxmirror.auth.jwk import JWKError, load_signing_key
+
         spec = self._spec
         field = "credential.jwkPath" if spec.jwkPath.strip() else "credential.jwkValue"
         try:
