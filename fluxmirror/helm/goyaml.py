@@ -4,25 +4,31 @@ PyYAML parses the syntax; only the meaning of plain scalars differs, and it show
 bytes: go-yaml v2 takes `y`/`n` (besides yes/no/on/off) for booleans, `1_000`, `0x1f`, `0o17` and
 `017` for ints, `1e3` (no dot needed) for a float, and leaves dates as text. Only the first document
 of a stream is read, as go-yaml's Unmarshal does.
+
+`resolve_plain` is go-yaml v2's own resolver; the YAML report writer asks it which strings need
+quotes, so both directions share one table.
 """
 
 from __future__ import annotations
 
+import calendar
 import math
+import re
 from typing import Any, Final
 
 import yaml
 
 from fluxmirror.helm.gonum import parse_float, parse_int, parse_uint
 
-__all__ = ["DecodeError", "parse"]
+__all__ = ["STR_TAG", "DecodeError", "parse", "resolve_plain"]
 
-_STR: Final = "tag:yaml.org,2002:str"
+STR_TAG: Final = "tag:yaml.org,2002:str"
 _INT: Final = "tag:yaml.org,2002:int"
 _FLOAT: Final = "tag:yaml.org,2002:float"
 _BOOL: Final = "tag:yaml.org,2002:bool"
 _NULL: Final = "tag:yaml.org,2002:null"
 _MERGE: Final = "tag:yaml.org,2002:merge"
+_TIMESTAMP: Final = "tag:yaml.org,2002:timestamp"
 
 # go-yaml v2's resolve table: the first byte hints what a plain scalar may be; the map is exact.
 _HINTS: Final = {"+": "S", "-": "S", ".": "."} | dict.fromkeys("0123456789", "D") | dict.fromkeys("yYnNtTfFoO~", "M")
@@ -35,33 +41,55 @@ _SPECIAL_FLOATS: Final = (
     | dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf)
 )
 _NULLS: Final = frozenset({"", "~", "null", "Null", "NULL"})
+# go-yaml v2's allowedTimestampFormats (Go time layouts with one- or two-digit fields).
+_TIMESTAMP_FORMAT: Final = re.compile(
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
+    r"(?:(?:[Tt](?P<hms>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:[.,][0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2}))"
+    r"|(?: (?P<hms2>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:[.,][0-9]+)?))?"
+)
 
 
 class DecodeError(ValueError):
     """The document cannot be decoded into the target; the text is what sigs.k8s.io/yaml reports."""
 
 
-def _resolve_plain(value: str) -> str:
+def _is_timestamp(text: str) -> bool:
+    """Whether Go's time.Parse accepts `text` in one of the layouts, a real date and clock included."""
+    match = _TIMESTAMP_FORMAT.fullmatch(text)
+    if match is None:
+        return False
+    year, month, day = int(match["y"]), int(match["mo"]), int(match["d"])
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        return False
+    clock = match["hms"] or match["hms2"]
+    if clock is None:
+        return True
+    hour, minute, second = (int(part) for part in clock.split(":"))
+    return hour < 24 and minute < 60 and second < 60
+
+
+def resolve_plain(value: str) -> str:
+    """The tag go-yaml v2 gives `value` written as a plain scalar (its `resolve("", value)`)."""
     if value in _NULLS:
         return _NULL
-    if value == "<<":
-        return _MERGE
     hint = _HINTS.get(value[0])
     if hint is None:
-        return _STR
+        return STR_TAG
     if value in _BOOLS:
         return _BOOL
     if value in _SPECIAL_FLOATS:
         return _FLOAT
     if hint == ".":
-        return _FLOAT if parse_float(value, leading_dot=True) is not None else _STR
+        return _FLOAT if parse_float(value, leading_dot=True) is not None else STR_TAG
     if hint in "DS":
+        if _is_timestamp(value):
+            return _TIMESTAMP
         plain = value.replace("_", "")
         if parse_int(plain) is not None or parse_uint(plain) is not None:
             return _INT
         if parse_float(plain, leading_dot=False) is not None:
             return _FLOAT
-    return _STR  # dates too: go-yaml hands timestamps to an interface{} as their text
+    return STR_TAG
 
 
 class _GoLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -69,7 +97,8 @@ class _GoLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[
 
     def resolve(self, kind: type[yaml.Node], value: str | None, implicit: tuple[bool, bool]) -> str:
         if kind is yaml.ScalarNode and implicit[0] and value is not None:
-            return _resolve_plain(value)
+            # go-yaml spots merge keys apart from its resolver; PyYAML needs them tagged.
+            return _MERGE if value == "<<" else resolve_plain(value)
         return str(super().resolve(kind, value, implicit))
 
 
@@ -98,7 +127,7 @@ def _construct_float(loader: _GoLoader, node: yaml.Node) -> float:
         return _SPECIAL_FLOATS[text]
     value = parse_float(text, leading_dot=True) if text.startswith(".") else None
     if value is None:
-        integer = _construct_int(loader, node) if _resolve_plain(text) == _INT else None
+        integer = _construct_int(loader, node) if resolve_plain(text) == _INT else None
         value = float(integer) if integer is not None else parse_float(text.replace("_", ""), leading_dot=False)
     if value is None:
         raise _fail("!!float", node, text)
@@ -133,7 +162,7 @@ _GoLoader.add_constructor(_INT, _construct_int)
 _GoLoader.add_constructor(_FLOAT, _construct_float)
 _GoLoader.add_constructor(_BOOL, _construct_bool)
 _GoLoader.add_constructor(_NULL, _construct_null)
-_GoLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_text)
+_GoLoader.add_constructor(_TIMESTAMP, _construct_text)  # go-yaml hands an interface{} a timestamp's text
 _GoLoader.add_constructor(None, _construct_unknown)
 
 

@@ -8,8 +8,6 @@ timestamp). Scripts diff these outputs, so the renderers reproduce them byte for
 
 from __future__ import annotations
 
-import calendar
-import math
 import re
 from typing import Any, Final
 
@@ -19,6 +17,7 @@ import yaml
 from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import Report, Status, Summary
 from fluxmirror.gojson import go_json
+from fluxmirror.helm.goyaml import STR_TAG, resolve_plain
 from fluxmirror.sync.events import JobOutcome
 
 __all__ = ["MILLISECOND", "live_lines", "plan_failed_line", "render_json", "render_yaml", "summary_line"]
@@ -31,51 +30,16 @@ def render_json(report: Report) -> bytes:
 
 # ---- YAML: go-yaml v2 scalar resolution -------------------------------------------------------
 
-_GO_YAML_SPECIAL: Final = re.compile(
-    r"~|null|Null|NULL|[yYnN]|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
-)
-_GO_INT: Final = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
-_GO_FLOAT: Final = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+# go-yaml v2's isBase60Float: its resolver no longer reads these as numbers, but its encoder still
+# quotes them for YAML 1.1 readers.
 _GO_BASE60: Final = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
-_GO_TIMESTAMP: Final = re.compile(
-    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
-    r"(?:(?:[Tt](?P<hms>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:[.,][0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2}))"
-    r"|(?: (?P<hms2>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:[.,][0-9]+)?))?"
-)
-
-
-def _is_go_timestamp(text: str) -> bool:
-    match = _GO_TIMESTAMP.fullmatch(text)
-    if match is None:
-        return False
-    year, month, day = int(match["y"]), int(match["mo"]), int(match["d"])
-    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
-        return False
-    clock = match["hms"] or match["hms2"]
-    if clock is None:
-        return True
-    hour, minute, second = (int(part) for part in clock.split(":"))
-    return hour < 24 and minute < 60 and second < 60
-
-
-def _is_go_float(text: str) -> bool:
-    return _GO_FLOAT.fullmatch(text) is not None and not math.isinf(float(text))
 
 
 def _go_reads_as_non_string(text: str) -> bool:
-    """Whether go-yaml v2 would resolve `text`, written plain, to anything but a string."""
-    if not text or _GO_YAML_SPECIAL.fullmatch(text):  # the empty string reads as null
-        return True
-    first = text[0]
-    if first == ".":
-        return _is_go_float(text)
-    if not (first.isascii() and (first.isdigit() or first in "+-")):
-        return False
-    if _GO_BASE60.fullmatch(text) or _is_go_timestamp(text):
-        return True
-    plain = text.replace("_", "")
-    return _GO_INT.fullmatch(plain) is not None or _is_go_float(plain)
+    """Whether go-yaml v2's encoder quotes `text`: its resolver would read it, written plain, as
+    anything but a string (the same resolver Helm's chart decoding goes through), or it is a
+    base-60 float."""
+    return resolve_plain(text) != STR_TAG or _GO_BASE60.fullmatch(text) is not None
 
 
 def _go_style(text: str) -> str | None:

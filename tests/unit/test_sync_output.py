@@ -333,6 +333,7 @@ def test_yaml_empty_results() -> None:
         ("-1", '"-1"'),
         ("+.5", '"+.5"'),
         (".5", '".5"'),
+        (".0_5", '".0_5"'),  # Go's ParseFloat takes digit-separating underscores
         ("1e3", '"1e3"'),
         ("1_000", '"1_000"'),
         ("0x1F", '"0x1F"'),
