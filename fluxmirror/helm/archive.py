@@ -30,6 +30,7 @@ _MAX_STREAM_BYTES: Final = 2 * MAX_CHART_BYTES
 _DRIVE_PATH: Final = re.compile(r"[a-zA-Z]:/")
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 _HEADER_ONLY: Final = frozenset({tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE})
+_ZERO_BLOCK: Final = bytes(tarfile.BLOCKSIZE)
 
 
 class ArchiveError(ValueError):
@@ -46,11 +47,15 @@ class RootFiles:
 
 
 class _Bounded(io.RawIOBase):
-    """The decompressed stream, refusing to go past the stream budget (reads and forward seeks alike)."""
+    """The decompressed stream, refusing to go past the stream budget (reads and forward seeks alike).
+
+    It keeps the bytes of the latest read: when tarfile's walk ends, that is the header it stopped at.
+    """
 
     def __init__(self, stream: gzip.GzipFile) -> None:
         super().__init__()
         self._stream = stream
+        self.last_read = b""
 
     def readable(self) -> bool:
         return True
@@ -63,6 +68,7 @@ class _Bounded(io.RawIOBase):
         data = self._stream.read(room if size < 0 else min(size, room))
         if self._stream.tell() > _MAX_STREAM_BYTES:
             raise ArchiveError(f"decompressed chart is larger than the maximum size {MAX_CHART_BYTES}")
+        self.last_read = data
         return data
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
@@ -97,6 +103,20 @@ def _go_reason(exc: Exception) -> str:
     if text == "empty file":
         return "no files in chart archive"
     return "archive/tar: invalid tar header"
+
+
+def _check_end(stream: _Bounded) -> None:
+    """Fail where Go's tar reader fails: tarfile ends its walk quietly at a header it cannot read (past
+    the first), and after a single zero block, which Go only accepts when the stream ends there or a
+    second zero block follows."""
+    block = stream.last_read
+    if block == _ZERO_BLOCK:
+        block = stream.read(tarfile.BLOCKSIZE)
+        if block == _ZERO_BLOCK:
+            return
+    if not block:
+        return
+    raise ArchiveError("unexpected EOF" if len(block) < tarfile.BLOCKSIZE else "archive/tar: invalid tar header")
 
 
 def _chart_path(name: str) -> str:
@@ -146,7 +166,7 @@ def read_root_files(data: bytes) -> RootFiles:
     try:
         with (
             gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as stream,
-            tarfile.open(fileobj=_Bounded(stream), mode="r:", encoding="utf-8") as archive,
+            tarfile.open(fileobj=(bounded := _Bounded(stream)), mode="r:", encoding="utf-8") as archive,
         ):
             for member in archive:
                 if _is_dir(member):
@@ -163,6 +183,7 @@ def read_root_files(data: bytes) -> RootFiles:
                     requirements_yaml.append(_read(archive, member))
                 elif path == "requirements.lock":
                     has_lock = True
+            _check_end(bounded)
     except ArchiveError:
         raise
     except (OSError, EOFError, zlib.error, tarfile.TarError) as exc:

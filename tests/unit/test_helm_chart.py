@@ -570,6 +570,41 @@ def test_load_errors(data: bytes, reason: str) -> None:
     assert _error(data) == f"load chart archive: {reason}"
 
 
+def _tar_of_chart() -> bytes:
+    """An uncompressed chart tar: Chart.yaml's header and data (2 blocks), values.yaml's header at 1024."""
+    return gzip.decompress(_tgz({"demo/Chart.yaml": b"name: demo\nversion: 1.0.0\n", "demo/values.yaml": b"a: 1"}))
+
+
+@pytest.mark.parametrize(
+    ("tar", "reason"),
+    [
+        pytest.param(
+            (lambda t: t[: 1024 + 148] + b"9" + t[1024 + 149 :])(_tar_of_chart()),
+            "archive/tar: invalid tar header",
+            id="bad-checksum-in-second-header",
+        ),
+        pytest.param(
+            _tar_of_chart()[:1024] + bytes(512) + b"junk" * 128,
+            "archive/tar: invalid tar header",
+            id="zero-block-then-data",
+        ),
+        pytest.param(_tar_of_chart()[: 1024 + 300], "unexpected EOF", id="stream-ends-inside-a-header"),
+        pytest.param(_tar_of_chart()[:1024] + bytes(512) + bytes(100), "unexpected EOF", id="short-second-end-block"),
+    ],
+)
+def test_an_unreadable_header_after_the_first_fails_as_in_go(tar: bytes, reason: str) -> None:
+    assert _error(gzip.compress(tar)) == f"load chart archive: {reason}"
+
+
+@pytest.mark.parametrize(
+    "ending", [pytest.param(b"", id="no-end-blocks"), pytest.param(bytes(512), id="one-end-block")]
+)
+def test_archives_may_end_without_both_end_blocks(ending: bytes) -> None:
+    tar = _tar_of_chart()
+    chart = load_chart(gzip.compress(tar[: tar.index(b"demo/values.yaml")] + ending))
+    assert (chart.name, chart.version) == ("demo", "1.0.0")
+
+
 def test_yaml_syntax_error_names_the_line() -> None:
     message = _error(_chart("apiVersion: v2\nname: [demo\nversion: 1.0.0\n"))
     assert message.startswith("load chart archive: cannot load Chart.yaml: error converting YAML to JSON: yaml: line ")
