@@ -25,6 +25,7 @@ from fluxmirror.oci.errors import (
     OCIError,
     RegistryError,
     TransportError,
+    registry_url,
 )
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.mediatypes import MANIFEST_ACCEPT
@@ -212,7 +213,7 @@ class RegistryClient:
             tags.extend(document.get("tags") or [])
             path = str(link["url"]) if link else None
             if path in seen:
-                raise OCIError(f"tag list pagination loops back to {path}")
+                raise OCIError(f"tag list pagination loops back to {registry_url(path)}")
         return tags
 
     # Manifests ----------------------------------------------------------------------------------
