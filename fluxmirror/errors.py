@@ -11,6 +11,8 @@ Messages never carry secrets: whoever raises one is responsible for leaving cred
 
 from __future__ import annotations
 
+from typing import Self
+
 __all__ = [
     "ConfigError",
     "FluxMirrorError",
@@ -21,19 +23,24 @@ __all__ = [
 
 
 class FluxMirrorError(Exception):
-    """An error the user can act on, worded as the single line the CLI prints."""
+    """An error the user can act on, worded as the single line the CLI prints.
+
+    `temporary` says whether trying again may succeed; a sync job retries only those."""
 
     exit_code: int = 1
-    temporary: bool = False  # whether trying again may succeed (a sync job retries only these)
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, temporary: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.temporary = temporary
 
-    def prefixed(self, context: str) -> FluxMirrorError:
-        """The same failure named by its caller's context (`<context>: <error>`), still as retryable."""
-        wrapped = FluxMirrorError(f"{context}: {self}")
-        wrapped.temporary = self.temporary
+    def prefixed(self, context: str) -> Self:
+        """The same failure, of the same class and with the same attributes (status, retry
+        advice), named by its caller's context: `<context>: <error>`."""
+        wrapped = type(self).__new__(type(self))
+        wrapped.__dict__.update(self.__dict__)
+        wrapped.message = f"{context}: {self.message}"
+        wrapped.args = (wrapped.message,)
         return wrapped
 
     def __str__(self) -> str:

@@ -1,9 +1,9 @@
-"""HTTP(S) downloads from a Helm repository: the index and chart archives (clarifications §1.5/§1.6).
+"""HTTP(S) downloads from a Helm repository: the index and chart archives (docs/sync.md#charts).
 
 Credentials from `repositories.yaml` go only where Helm sends them: to the repository's own
-scheme and host (port included), or everywhere with `pass_credentials_all`. Redirects are
-followed here, one hop at a time, so that rule is applied again on every hop. TLS settings of
-the matched entry apply to every request of that entry. Every body is capped, every request
+origin (scheme, host and effective port), or everywhere with `pass_credentials_all`; the run's
+`HttpSession` asks on every redirect hop. TLS settings of the matched entry apply to every request
+of that entry, as Helm's getter applies them. Every body is read whole up to its cap, every request
 bounded in time, and URLs in errors lose their query values and user info, which may carry tokens.
 """
 
@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import aiohttp
+from yarl import URL
 
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.helm.repositories import HelmRepository
-from fluxmirror.httputil import REDIRECT_STATUSES, TRANSIENT_STATUSES, redact_url
+from fluxmirror.http.body import read_body
+from fluxmirror.http.errors import StatusError
+from fluxmirror.http.session import HttpSession
+from fluxmirror.http.urls import Origin, redact_url
 
 __all__ = [
     "MAX_CHART_BYTES",
@@ -32,13 +35,13 @@ __all__ = [
 
 MAX_INDEX_BYTES: Final = 50 * 1024 * 1024
 MAX_CHART_BYTES: Final = 100 * 1024 * 1024
-_TIMEOUT: Final = aiohttp.ClientTimeout(total=60)
+_TIMEOUT: Final = 60.0
 _USER_AGENT: Final = "flux-mirror"
-_MAX_REDIRECTS: Final = 10
 
 
 class FetchError(FluxMirrorError):
-    """A download failed; `temporary` marks connection failures and transient statuses (5xx, 429, …)."""
+    """A chart or its repository settings cannot be used (missing from the index, wrong digest,
+    half a client certificate); network failures are `fluxmirror.http.errors.NetworkError`s."""
 
 
 def resolve_reference(repository_url: str, reference: str) -> str:
@@ -52,12 +55,6 @@ def resolve_reference(repository_url: str, reference: str) -> str:
     return urlunsplit((resolved.scheme, resolved.netloc, resolved.path, base.query or resolved.query, ""))
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme.lower(), f"{(parts.hostname or '').lower()}:{port}"
-
-
 @dataclass(frozen=True, slots=True)
 class RepositoryAccess:
     """How to reach one chart source: its URL, and the matched repositories.yaml entry (if any)."""
@@ -65,12 +62,12 @@ class RepositoryAccess:
     source: str
     repository: HelmRepository | None = None
 
-    def authorization(self, url: str) -> str | None:
+    def authorization(self, url: URL | str) -> str | None:
         """The `Authorization` value for a request to `url`, if credentials may go there."""
         entry = self.repository
         if entry is None or not entry.has_credentials:
             return None
-        if entry.pass_credentials_all or _origin(url) == _origin(self.source):
+        if entry.pass_credentials_all or Origin.of(url) == Origin.of(self.source):
             token = base64.b64encode(f"{entry.username}:{entry.password}".encode()).decode("ascii")
             return f"Basic {token}"
         return None
@@ -98,53 +95,28 @@ class RepositoryAccess:
 
 
 class HelmFetcher:
-    """One HTTP session for the run's chart downloads."""
+    """Chart downloads over the run's shared HTTP session."""
 
-    def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> HelmFetcher:
-        self._session = aiohttp.ClientSession(
-            timeout=_TIMEOUT, auto_decompress=False, trust_env=False, headers={"User-Agent": _USER_AGENT}
-        )
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        if self._session is not None:
-            await self._session.close()
+    def __init__(self, session: HttpSession) -> None:
+        self._session = session
 
     async def get(self, access: RepositoryAccess, url: str, limit: int, tls: ssl.SSLContext | None) -> bytes:
         """The body of a 200 answer to GET `url`, at most `limit` bytes."""
-        assert self._session is not None, "use HelmFetcher as an async context manager"
-        requested = url
-        for _ in range(_MAX_REDIRECTS + 1):
-            try:
-                authorization = access.authorization(url)
-                async with self._session.get(
-                    url,
-                    headers={"Authorization": authorization} if authorization else None,
-                    allow_redirects=False,
-                    ssl=tls if tls is not None else True,
-                ) as response:
-                    if response.status in REDIRECT_STATUSES and "Location" in response.headers:
-                        url = urljoin(url, response.headers["Location"])
-                        continue
-                    if response.status != 200:
-                        failure = FetchError(f"GET {redact_url(requested)}: status {response.status}")
-                        failure.temporary = response.status in TRANSIENT_STATUSES
-                        raise failure
-                    body = await response.content.read(limit + 1)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                failure = FetchError(f"GET {redact_url(requested)}: {_describe(exc)}")
-                failure.temporary = not isinstance(exc, aiohttp.ClientSSLError | aiohttp.InvalidURL)
-                raise failure from exc
-            if len(body) > limit:
-                raise FetchError(f"response from {redact_url(requested)} exceeds {limit} bytes")
-            return body
-        raise FetchError(f"GET {redact_url(requested)}: stopped after {_MAX_REDIRECTS} redirects")
 
+        async def authorize(hop: URL) -> str | None:
+            return access.authorization(hop)
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "request timed out after 60s"
-    return " ".join(str(exc).split()) or type(exc).__name__
+        async with self._session.request(
+            "GET",
+            url,
+            headers={"User-Agent": _USER_AGENT},
+            authorize=authorize,
+            tls=lambda _hop: tls if tls is not None else True,
+            follow_redirects=True,
+            time_limit=_TIMEOUT,
+        ) as response:
+            if response.status != 200:
+                raise StatusError(
+                    f"GET {redact_url(url)}: status {response.status}", method="GET", url=url, status=response.status
+                )
+            return await read_body(response, limit)

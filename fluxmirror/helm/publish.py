@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oci.blobs import BytesSource, transfer_blob
 from fluxmirror.oci.client import RegistryClient
 from fluxmirror.oci.errors import OCIError
@@ -49,7 +50,7 @@ async def published_chart_digest(client: RegistryClient, repository: Repository,
     reference = f"{repository}:{tag}"
     try:
         manifest = await client.get_manifest(repository.path, tag)
-    except OCIError as exc:
+    except FluxMirrorError as exc:
         raise exc.prefixed(f"get manifest {reference}") from exc
     if manifest is None:
         return None

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol
 
+from fluxmirror.http.errors import NetworkError, TransportError
 from fluxmirror.oci.auth import pull_scope, push_scope
 from fluxmirror.oci.client import RegistryClient
-from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError, TransportError
+from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor
 
 __all__ = ["BlobSource", "BytesSource", "Placement", "RegistrySource", "blob_exists", "transfer_blob"]
@@ -167,7 +168,7 @@ class _Upload:
                 raise TransportError(f"blob {self.blob.digest}: source ended at byte {position} of {self.blob.size}")
             except TransportError as exc:
                 reopened += 1
-                if reopened > MAX_RESUMES:
+                if reopened > MAX_RESUMES or not exc.temporary:
                     raise
                 log.info("resuming download of %s at byte %d: %s", self.blob.digest, position, exc)
 
@@ -195,15 +196,15 @@ class _Upload:
             try:
                 location = await self.patch(location, offset, end, chunked=bool(chunk_size))
                 offset = end
-            except (TransportError, RegistryError) as exc:
+            except NetworkError as exc:
                 resumes += 1
-                if resumes > MAX_RESUMES or (isinstance(exc, RegistryError) and not exc.temporary):
+                if resumes > MAX_RESUMES or not exc.temporary:
                     raise
                 offset, location = await self._resume_point(location, exc)
 
         return location
 
-    async def _resume_point(self, location: str, cause: OCIError) -> tuple[int, str]:
+    async def _resume_point(self, location: str, cause: NetworkError) -> tuple[int, str]:
         try:
             offset, location = await _uploaded_bytes(self.destination, self.repository, location)
             log.info("resuming upload of %s at byte %d: %s", self.blob.digest, offset, cause)
@@ -238,7 +239,7 @@ class _Upload:
                 "DELETE", location, repository=self.repository, scopes=[push_scope(self.repository)], ok=(204, 404)
             ):
                 pass
-        except OCIError as exc:
+        except (NetworkError, OCIError) as exc:
             log.info("could not cancel upload of %s: %s", self.blob.digest, exc)
 
 

@@ -1,77 +1,100 @@
 """A client for one registry: ping, authorize, send, and the tag and manifest calls.
 
 Every request goes through `request`, which pings the registry once (choosing the scheme and
-learning its auth challenge), attaches the `Authorization` the scopes need, retries once on a
-401 with a fresh token, follows redirects without sending credentials to any other host, and
+learning its auth challenge), lets the run's `HttpSession` send it with the `Authorization` the
+scopes need (attached only to URLs of the registry's own origin, so a `Link`, `Location` or
+redirect to another host never receives it), retries once on a 401 with a fresh token, and
 retries transient failures of replayable requests (honouring `Retry-After`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Final
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode
 
 import aiohttp
+import msgspec
+from yarl import URL
 
+from fluxmirror import __version__
 from fluxmirror.auth.credentials import CredentialSource
-from fluxmirror.httputil import REDIRECT_STATUSES
+from fluxmirror.http.body import read_body, read_prefix
+from fluxmirror.http.errors import NetworkError, StatusError, TLSError
+from fluxmirror.http.session import Body, HttpSession, TLSChoice
+from fluxmirror.http.status import retry_after
+from fluxmirror.http.urls import Origin, redact_url
 from fluxmirror.oci.auth import Authenticator, Challenge, TokenRequest, parse_challenge, pull_scope, push_scope
-from fluxmirror.oci.errors import (
-    MAX_ERROR_BODY,
-    DigestMismatchError,
-    OCIError,
-    RegistryError,
-    TransportError,
-    registry_url,
-)
+from fluxmirror.oci.errors import MAX_ERROR_BODY, DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.mediatypes import MANIFEST_ACCEPT
 from fluxmirror.oci.reference import DOCKER_HUB, DOCKER_HUB_API
-from fluxmirror.oci.transport import Body, Transport
 
-__all__ = ["MAX_MANIFEST_BYTES", "Registries", "RegistryClient"]
+__all__ = [
+    "MAX_MANIFEST_BYTES",
+    "MAX_TAG_LIST_BYTES",
+    "MAX_TAG_PAGES",
+    "USER_AGENT",
+    "Registries",
+    "RegistryClient",
+    "is_loopback",
+]
 
+USER_AGENT: Final = f"flux-mirror/{__version__} (fluxmirror)"
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
-_MAX_REDIRECTS: Final = 5
-_MAX_RETRY_AFTER: Final = 60.0
+MAX_TOKEN_BYTES: Final = 1024 * 1024
+MAX_TAG_LIST_BYTES: Final = 50 * 1024 * 1024
+MAX_TAG_PAGES: Final = 10_000
+_PLAIN_HTTP_HINT: Final = "; if the registry speaks plain HTTP, pass --insecure"
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()
-
-
-def _retry_after(response: aiohttp.ClientResponse) -> float | None:
-    value = response.headers.get("Retry-After", "")
+def is_loopback(registry: str) -> bool:
+    """`localhost[:port]`, `*.localhost`, `127.0.0.0/8` and `[::1]` (the registry host, port optional)."""
+    host = registry[1 : registry.find("]")] if registry.startswith("[") else registry.split(":", 1)[0]
+    host = host.lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
     try:
-        return min(max(float(value), 0.0), _MAX_RETRY_AFTER)
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return None
+        return False
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    return await response.content.read(limit)
+class _TagList(msgspec.Struct):
+    tags: list[str] | None = None
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int:
+    value = headers.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() else 0
 
 
 class RegistryClient:
-    """One registry (`host[:port]`), reached through the run's shared transport."""
+    """One registry (`host[:port]`), reached through the run's shared HTTP session."""
 
     def __init__(
         self,
-        transport: Transport,
+        session: HttpSession,
         registry: str,
         credentials: CredentialSource,
         *,
+        insecure: bool = False,
+        tls: TLSChoice | None = None,
         retry_delays: Sequence[float] = (1.0, 3.0),
+        request_timeout: float | None = None,
     ) -> None:
         self.registry = registry
-        self._transport = transport
+        self._session = session
         self._credentials = credentials
+        self._insecure = insecure
+        self._tls: TLSChoice = tls or (lambda _url: not insecure)
         self._retry_delays = tuple(retry_delays)
+        self._timeout = request_timeout
         self._base_url = ""
+        self._origin: Origin | None = None
         self._auth: Authenticator | None = None
         self._ready = asyncio.Lock()
 
@@ -79,44 +102,82 @@ class RegistryClient:
     def base_url(self) -> str:
         return self._base_url
 
+    def schemes(self) -> tuple[str, ...]:
+        """Schemes to try, in order: plain HTTP only for loopback registries or with `--insecure`,
+        and then only after HTTPS failed, as go-containerregistry does."""
+        return ("https", "http") if self._insecure or is_loopback(self.registry) else ("https",)
+
+    def _may_carry_credentials(self, url: URL) -> bool:
+        """Credentials travel over plain HTTP only to loopback, or anywhere with `--insecure`."""
+        return url.scheme == "https" or self._insecure or is_loopback(url.raw_authority)
+
     async def _ping(self) -> Authenticator:
         async with self._ready:
             if self._auth is not None:
                 return self._auth
-            failure: OCIError | None = None
+            failure: NetworkError | None = None
             host = DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
-            for scheme in self._transport.schemes(self.registry):
+            schemes = self.schemes()
+            for scheme in schemes:
                 url = f"{scheme}://{host}/v2/"
                 try:
                     challenge = await self._challenge(url)
-                except (TransportError, RegistryError) as exc:
+                except TLSError as exc:
+                    failure = failure or (exc if "http" in schemes else TLSError(f"{exc}{_PLAIN_HTTP_HINT}"))
+                    continue
+                except NetworkError as exc:
                     failure = failure or exc  # the HTTPS failure says more than a plain-HTTP fallback's
                     continue
                 self._base_url = f"{scheme}://{host}"
+                self._origin = Origin.of(self._base_url)
                 self._auth = Authenticator(self.registry, challenge, self._credentials, self._fetch_token)
                 return self._auth
             assert failure is not None
             raise failure
 
     async def _challenge(self, url: str) -> Challenge | None:
-        async with self._transport.send("GET", url, registry=self.registry) as response:
+        async with self._session.request(
+            "GET", url, tls=self._tls, follow_redirects=True, time_limit=self._timeout
+        ) as response:
             if response.status not in (200, 401):
-                raise RegistryError("GET", url, response.status, await _read_capped(response, MAX_ERROR_BODY))
+                body = await read_prefix(response, MAX_ERROR_BODY)
+                raise RegistryError("GET", url, response.status, body, retry_after=retry_after(response.headers))
             return parse_challenge(response.headers.get("WWW-Authenticate", ""))
 
     async def _fetch_token(self, request: TokenRequest) -> bytes:
-        headers = {"Authorization": request.authorization} if request.authorization else {}
+        """Ask the realm for a token. The Basic credential goes only to the realm's own origin, and
+        never over plain HTTP to a host that is not loopback (unless `--insecure`)."""
+        realm = Origin.of(request.url)
+
+        async def authorize(hop: URL) -> str | None:
+            if request.authorization and Origin.of(hop) == realm and self._may_carry_credentials(hop):
+                return request.authorization
+            return None
+
+        headers: dict[str, str] = {}
         data = None
         if request.form is not None:
+            if not self._may_carry_credentials(URL(request.url)):
+                raise OCIError(
+                    f"{self.registry}: refusing to send a refresh token over plain HTTP to {redact_url(request.url)}"
+                )
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             data = urlencode(list(request.form)).encode()
-        async with self._transport.send(
-            request.method, request.url, registry=self.registry, headers=headers, data=data, params=request.params
+        async with self._session.request(
+            request.method,
+            request.url,
+            headers=headers,
+            data=data,
+            params=request.params or None,
+            authorize=authorize,
+            tls=self._tls,
+            follow_redirects=True,
+            time_limit=self._timeout,
         ) as response:
-            body = await _read_capped(response, MAX_MANIFEST_BYTES)
             if response.status != 200:
-                raise RegistryError(request.method, request.url, response.status, body)
-            return body
+                body = await read_prefix(response, MAX_ERROR_BODY)
+                raise RegistryError(request.method, str(response.url), response.status, body)
+            return await read_body(response, MAX_TOKEN_BYTES)
 
     @asynccontextmanager
     async def request(
@@ -131,7 +192,9 @@ class RegistryClient:
         params: Any = None,
         ok: Collection[int] = (200,),
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Yield the response of an accepted request; any other status raises RegistryError."""
+        """Yield the response of an accepted request; any other status raises RegistryError.
+
+        `path` is relative to the registry, or an absolute URL from a `Link` or `Location`."""
         auth = await self._ping()
         replayable = data is None or isinstance(data, bytes)
         delays = iter(self._retry_delays if replayable else ())
@@ -139,13 +202,13 @@ class RegistryClient:
             stack = AsyncExitStack()
             try:
                 response = await self._open(stack, auth, method, path, repository, scopes, headers, data, params, ok)
-            except (RegistryError, TransportError) as exc:
+            except NetworkError as exc:
                 await stack.aclose()
                 delay = next(delays, None) if exc.temporary else None
                 if delay is None:
                     raise
-                retry_after = exc.retry_after if isinstance(exc, RegistryError) else None
-                await asyncio.sleep(retry_after if retry_after is not None else delay)
+                advised = exc.retry_after if isinstance(exc, StatusError) else None
+                await asyncio.sleep(advised if advised is not None else delay)
                 continue
             async with stack:
                 yield response
@@ -164,64 +227,80 @@ class RegistryClient:
         params: Any,
         ok: Collection[int],
     ) -> aiohttp.ClientResponse:
-        url = urljoin(self._base_url, path)
-        home = _origin(url)
+        url = URL(self._base_url).join(URL(path))
+        home = self._origin
+
+        async def authorize(hop: URL) -> str | None:
+            if Origin.of(hop) != home or not self._may_carry_credentials(hop):
+                return None
+            return await auth.authorization(repository, scopes)
+
         reauthorized = False
-        for _ in range(_MAX_REDIRECTS + 1):
-            send_headers = dict(headers or {})
-            authorization = await auth.authorization(repository, scopes) if _origin(url) == home else None
-            if authorization:
-                send_headers["Authorization"] = authorization
+        while True:
             attempt = AsyncExitStack()
             response = await attempt.enter_async_context(
-                self._transport.send(
-                    method, url, registry=self.registry, headers=send_headers, data=data, params=params
+                self._session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=data,
+                    params=params,
+                    authorize=authorize,
+                    tls=self._tls,
+                    follow_redirects=True,
+                    time_limit=self._timeout,
                 )
             )
             if response.status in ok:
                 stack.push_async_exit(attempt)
                 return response
-            body = await _read_capped(response, MAX_ERROR_BODY)
-            await attempt.aclose()
+            async with attempt:
+                body = await read_prefix(response, MAX_ERROR_BODY)
             replayable = data is None or isinstance(data, bytes)
-            if response.status == 401 and not reauthorized and replayable and _origin(url) == home:
+            if response.status == 401 and not reauthorized and replayable and Origin.of(response.url) == home:
                 auth.rechallenge(response.headers.get("WWW-Authenticate", ""), scopes)
                 reauthorized = True
                 continue
-            if response.status in REDIRECT_STATUSES and method in ("GET", "HEAD") and "Location" in response.headers:
-                url = urljoin(url, response.headers["Location"])
-                params = None
-                continue
-            raise RegistryError(method, url, response.status, body, retry_after=_retry_after(response))
-        raise OCIError(f"{method} {path}: too many redirects")
+            raise RegistryError(
+                method, str(response.url), response.status, body, retry_after=retry_after(response.headers)
+            )
 
     # Tags ---------------------------------------------------------------------------------------
 
     async def list_tags(self, repository: str, page_size: int = 1000) -> list[str]:
         """Every tag, following `Link` pagination, in registry order.
 
-        A `next` link back to a page already read would otherwise loop forever on a broken registry
-        (the plan phase has no deadline), so it fails the listing instead."""
+        Bounded against a broken or hostile registry: each page is read whole up to
+        `MAX_TAG_LIST_BYTES`, at most `MAX_TAG_PAGES` pages are read, and a `next` link back to a
+        page already read fails the listing (the plan phase has no job deadline)."""
         tags: list[str] = []
         path: str | None = f"/v2/{repository}/tags/list?n={page_size}"
         seen: set[str] = set()
-        while path is not None:
+        for _ in range(MAX_TAG_PAGES):
+            if path is None:
+                return tags
             async with self.request("GET", path, repository=repository, scopes=[pull_scope(repository)]) as response:
-                document = await response.json(content_type=None)
+                body = await read_body(response, MAX_TAG_LIST_BYTES)
                 link = response.links.get("next")
                 seen.add(str(response.url))  # absolute, like the `Link` targets aiohttp resolves
-            tags.extend(document.get("tags") or [])
+            try:
+                page = msgspec.json.decode(body, type=_TagList)
+            except msgspec.DecodeError as exc:
+                raise OCIError(f"invalid tag list from {redact_url(str(response.url))}: {exc}") from None
+            tags.extend(page.tags or [])
             path = str(link["url"]) if link else None
             if path in seen:
-                raise OCIError(f"tag list pagination loops back to {registry_url(path)}")
-        return tags
+                raise OCIError(f"tag list pagination loops back to {redact_url(path)}")
+        if path is None:
+            return tags
+        raise OCIError(f"tag list of {self.registry}/{repository} has more than {MAX_TAG_PAGES} pages")
 
     # Manifests ----------------------------------------------------------------------------------
 
     async def _manifest_response(
         self, method: str, repository: str, reference: str
     ) -> tuple[Mapping[str, str], bytes] | None:
-        """Headers and (for GET) the capped body of a manifest request; None when it is 404."""
+        """Headers and (for GET) the whole body of a manifest request; None when it is 404."""
         try:
             async with self.request(
                 method,
@@ -230,7 +309,7 @@ class RegistryClient:
                 scopes=[pull_scope(repository)],
                 headers={"Accept": MANIFEST_ACCEPT},
             ) as response:
-                body = await _read_capped(response, MAX_MANIFEST_BYTES + 1) if method == "GET" else b""
+                body = await read_body(response, MAX_MANIFEST_BYTES) if method == "GET" else b""
                 return response.headers, body
         except RegistryError as exc:
             if exc.status == 404:
@@ -246,7 +325,7 @@ class RegistryClient:
         return Descriptor(
             media_type=headers.get("Content-Type", "").split(";")[0],
             digest=headers.get("Docker-Content-Digest", ""),
-            size=int(headers.get("Content-Length", "0") or 0),
+            size=_int_header(headers, "Content-Length"),
         )
 
     async def get_manifest(self, repository: str, reference: str) -> Manifest | None:
@@ -257,8 +336,6 @@ class RegistryClient:
         headers, raw = found
         content_type = headers.get("Content-Type", "")
         header_digest = headers.get("Docker-Content-Digest", "")
-        if len(raw) > MAX_MANIFEST_BYTES:
-            raise OCIError(f"manifest {self.registry}/{repository}:{reference} exceeds {MAX_MANIFEST_BYTES} bytes")
         manifest = parse_manifest(raw, content_type)
         expected = reference if reference.startswith("sha256:") else header_digest
         if manifest.media_type.startswith("application/vnd.docker.distribution.manifest.v1"):
@@ -277,7 +354,7 @@ class RegistryClient:
                 return None
             if descriptor.digest:
                 return descriptor.digest
-        except OCIError:
+        except (NetworkError, OCIError):
             pass
         manifest = await self.get_manifest(repository, reference)
         return manifest.digest if manifest is not None else None
@@ -301,19 +378,35 @@ class RegistryClient:
 
 
 class Registries:
-    """The run's clients, one per registry, sharing one transport and one credential source."""
+    """The run's clients, one per registry, sharing one HTTP session and one credential source."""
 
     def __init__(
-        self, transport: Transport, credentials: CredentialSource, *, retry_delays: Sequence[float] = (1.0, 3.0)
+        self,
+        session: HttpSession,
+        credentials: CredentialSource,
+        *,
+        insecure: bool = False,
+        tls: TLSChoice | None = None,
+        retry_delays: Sequence[float] = (1.0, 3.0),
+        request_timeout: float | None = None,
     ) -> None:
-        self._transport = transport
+        self._session = session
         self._credentials = credentials
+        self._insecure = insecure
+        self._tls = tls
         self._retry_delays = retry_delays
+        self._timeout = request_timeout
         self._clients: dict[str, RegistryClient] = {}
 
     def client(self, registry: str) -> RegistryClient:
         if registry not in self._clients:
             self._clients[registry] = RegistryClient(
-                self._transport, registry, self._credentials, retry_delays=self._retry_delays
+                self._session,
+                registry,
+                self._credentials,
+                insecure=self._insecure,
+                tls=self._tls,
+                retry_delays=self._retry_delays,
+                request_timeout=self._timeout,
             )
         return self._clients[registry]

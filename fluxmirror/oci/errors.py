@@ -2,46 +2,40 @@
 
 Messages follow go-containerregistry's `transport.Error` (`GET <url>: NAME_UNKNOWN: …`) because
 `flux mirror` reports carry them; URLs are redacted and bodies capped, so no secret or upload
-state reaches a report.
+state reaches a report. Connection failures are `fluxmirror.http.errors.TransportError`.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final
 
+import msgspec
+
 from fluxmirror.errors import FluxMirrorError
-from fluxmirror.httputil import TRANSIENT_STATUSES, redact_url
+from fluxmirror.http.errors import StatusError
+from fluxmirror.http.status import TRANSIENT_STATUSES
+from fluxmirror.http.urls import redact_url
 
 __all__ = [
+    "MAX_ERROR_BODY",
+    "Diagnostic",
     "DigestMismatchError",
     "ManifestError",
     "OCIError",
     "RegistryError",
-    "TransportError",
-    "registry_url",
 ]
 
-# Query keys of registry requests that carry neither tokens nor upload state.
-_READABLE_QUERY: Final = frozenset({"n", "last", "digest", "mount", "from", "service", "scope"})
 MAX_ERROR_BODY: Final = 64 * 1024
+# Error codes that say the registry is busy, not that the request is wrong (as go-containerregistry
+# counts them), so a request answered with one is worth another try whatever its status.
+_TEMPORARY_CODES: Final = frozenset({"TOOMANYREQUESTS", "UNAVAILABLE"})
 
 
 class OCIError(FluxMirrorError):
-    """Any failure talking to a registry; `temporary` says whether a retry may succeed."""
-
-    def prefixed(self, context: str) -> OCIError:
-        """The same failure named by its caller's context (`<context>: <error>`), still as retryable."""
-        wrapped = OCIError(f"{context}: {self}")
-        wrapped.temporary = self.temporary
-        return wrapped
-
-
-class TransportError(OCIError):
-    """The connection failed (refused, reset, timed out, TLS)."""
-
-    temporary = True
+    """Content or protocol from a registry that fluxmirror cannot accept (a missing manifest, a
+    page of the wrong type); transport and status failures are `NetworkError`s."""
 
 
 class ManifestError(OCIError):
@@ -52,9 +46,17 @@ class DigestMismatchError(OCIError):
     """Content did not hash to the digest it was fetched by; never retried, nothing is committed."""
 
 
-def registry_url(url: str) -> str:
-    """A registry URL as messages show it: paging and digests legible, anything else redacted."""
-    return redact_url(url, readable=_READABLE_QUERY)
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One entry of the distribution spec's error body: `code`, `message` and free-form `detail`."""
+
+    code: str
+    message: str
+    detail: Any = None
+
+    def __str__(self) -> str:
+        text = f"{self.code}: {self.message}"
+        return text if self.detail is None else f"{text}; {_go_value(self.detail)}"
 
 
 def _go_value(value: Any) -> str:
@@ -70,44 +72,52 @@ def _go_value(value: Any) -> str:
     return str(value)
 
 
-def _diagnostics(body: bytes) -> list[str]:
+class _ErrorBody(msgspec.Struct):
+    errors: list[msgspec.Raw] = []
+
+
+def diagnostics(body: bytes) -> tuple[Diagnostic, ...]:
+    """The diagnostics of an error body; none when it is not the spec's JSON shape."""
     try:
-        document = json.loads(body)
-    except ValueError:
-        return []
-    errors = document.get("errors") if isinstance(document, dict) else None
-    if not isinstance(errors, list):
-        return []
-    rendered = []
-    for error in errors:
-        if not isinstance(error, dict):
+        entries = msgspec.json.decode(body, type=_ErrorBody).errors
+    except msgspec.DecodeError:
+        return ()
+    found = []
+    for raw in entries:
+        try:
+            entry = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
             continue
-        text = f"{error.get('code', '')}: {error.get('message', '')}"
-        if error.get("detail") is not None:
-            text += f"; {_go_value(error['detail'])}"
-        rendered.append(text)
-    return rendered
+        if isinstance(entry, dict):
+            code, message = entry.get("code", ""), entry.get("message", "")
+            found.append(Diagnostic(str(code), str(message), entry.get("detail")))
+    return tuple(found)
 
 
-class RegistryError(OCIError):
-    """The registry answered with an unexpected status."""
+class RegistryError(StatusError):
+    """The registry answered with a status the request does not accept; `diagnostics` holds the
+    spec's error codes from the body, and a busy code makes the error temporary."""
 
     def __init__(
         self, method: str, url: str, status: int, body: bytes = b"", *, retry_after: float | None = None
     ) -> None:
-        self.method = method
-        self.url = registry_url(url)
-        self.status = status
-        self.retry_after = retry_after
-        self.temporary = status in TRANSIENT_STATUSES
-        self.codes = _diagnostics(body)
-        super().__init__(f"{method} {self.url}: {self._describe(method, status, body)}")
+        self.diagnostics = diagnostics(body[:MAX_ERROR_BODY])
+        temporary = status in TRANSIENT_STATUSES or any(d.code in _TEMPORARY_CODES for d in self.diagnostics)
+        super().__init__(
+            f"{method} {redact_url(url)}: {self._describe(method, status, body)}",
+            method=method,
+            url=url,
+            status=status,
+            retry_after=retry_after,
+            temporary=temporary,
+        )
 
     def _describe(self, method: str, status: int, body: bytes) -> str:
-        if len(self.codes) == 1:
-            return self.codes[0]
-        if self.codes:
-            return "multiple errors returned: " + "; ".join(self.codes)
+        codes = [str(diagnostic) for diagnostic in self.diagnostics]
+        if len(codes) == 1:
+            return codes[0]
+        if codes:
+            return "multiple errors returned: " + "; ".join(codes)
         try:
             phrase = HTTPStatus(status).phrase
         except ValueError:

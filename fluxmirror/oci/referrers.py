@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fluxmirror.gojson import go_json
+from fluxmirror.http.body import read_body
 from fluxmirror.oci.auth import pull_scope
 from fluxmirror.oci.client import MAX_MANIFEST_BYTES, RegistryClient
 from fluxmirror.oci.errors import ManifestError, OCIError, RegistryError
@@ -48,7 +49,7 @@ async def _api_page(
             "GET", path, repository=repository, scopes=[pull_scope(repository)], headers={"Accept": OCI_INDEX}
         ) as response:
             content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
-            raw = await response.content.read(MAX_MANIFEST_BYTES + 1)
+            raw = await read_body(response, MAX_MANIFEST_BYTES)
             link = response.links.get("next")
     except RegistryError as exc:
         if exc.status in _NO_API and first:
@@ -58,8 +59,6 @@ async def _api_page(
         if not first:
             raise OCIError(f"referrers of {repository}@{digest}: page served as {content_type!r}")
         return None
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise OCIError(f"referrers of {repository}@{digest}: page exceeds {MAX_MANIFEST_BYTES} bytes")
     return raw, (str(link["url"]) if link else None)
 
 

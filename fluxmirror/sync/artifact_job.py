@@ -96,5 +96,5 @@ async def _resolve(lookup: Awaitable[str | None], reference: str) -> str | None:
     """A digest lookup whose failures name the reference, as `digest <ref>: <err>`."""
     try:
         return await lookup
-    except OCIError as exc:
+    except FluxMirrorError as exc:
         raise exc.prefixed(f"digest {reference}") from exc

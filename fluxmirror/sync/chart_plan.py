@@ -18,7 +18,7 @@ from fluxmirror.helm.fetch import MAX_INDEX_BYTES, HelmFetcher, RepositoryAccess
 from fluxmirror.helm.index import ChartIndex, ChartVersion, IndexParseError, parse_index
 from fluxmirror.helm.publish import destination_tag
 from fluxmirror.helm.repositories import HelmRepository, find_repository, load_repositories, repositories_path
-from fluxmirror.httputil import redact_url
+from fluxmirror.http.urls import redact_url
 from fluxmirror.oci.reference import Repository, parse_repository
 from fluxmirror.selection.tags import select_tags
 from fluxmirror.sync.logfmt import kv

@@ -18,9 +18,9 @@ from fluxmirror.api.config import Chart, Config
 from fluxmirror.api.report import EntryStatus, Result, Status, TagResult
 from fluxmirror.auth.credentials import CredentialSource
 from fluxmirror.helm.fetch import HelmFetcher
-from fluxmirror.oci.client import Registries
+from fluxmirror.http.session import HttpSession
+from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession
-from fluxmirror.oci.transport import Transport
 from fluxmirror.sync.artifact_job import run_tag_job
 from fluxmirror.sync.events import JobOutcome, Progress
 from fluxmirror.sync.job import JobSettings, elapsed_since
@@ -103,8 +103,9 @@ async def run_sync(
     progress.start(len(artifacts) + len(charts))
     results: list[Result] = []
     connections = max(64, options.concurrency * 8)
-    async with Transport(insecure=options.insecure, max_connections=connections) as transport, HelmFetcher() as fetcher:
-        run = _Run(_copy_session(config, Registries(transport, credentials), options), fetcher, options)
+    async with HttpSession(user_agent=USER_AGENT, max_connections=connections) as http:
+        registries = Registries(http, credentials, insecure=options.insecure)
+        run = _Run(_copy_session(config, registries, options), HelmFetcher(http), options)
         planners: list[tuple[str, str, bool, Callable[[], Awaitable[Sequence[_Job]]]]] = [
             *((a.source, a.destination, a.spec.overwrite, partial(run.artifact_jobs, a)) for a in artifacts),
             *((c.source, c.destination, c.spec.overwrite, partial(run.chart_jobs, c)) for c in charts),

@@ -7,10 +7,10 @@ from harness import images, skopeo
 from harness.registry import Registry, RegistryFactory
 
 from fluxmirror.auth.credentials import ANONYMOUS, Credential
-from fluxmirror.oci.client import Registries
+from fluxmirror.http.session import HttpSession
+from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession, copy_manifest
 from fluxmirror.oci.reference import Repository
-from fluxmirror.oci.transport import Transport
 
 pytestmark = pytest.mark.registry
 
@@ -28,7 +28,7 @@ def destination(registry_factory: RegistryFactory) -> Registry:
 async def _copy(
     source: Registry, src_repo: str, destination: Registry, dst_repo: str, tag: str, chunk: int = 0
 ) -> None:
-    async with Transport() as transport:
+    async with HttpSession(user_agent=USER_AGENT) as transport:
         session = CopySession(Registries(transport, _Anonymous()), chunk_size_for=lambda _r: chunk)
         src = Repository(source.host, src_repo)
         manifest = await session.registries.client(source.host).get_manifest(src_repo, tag)
@@ -71,7 +71,7 @@ async def test_tag_listing_follows_link_pages(registry: Registry, unique_repo: s
     names = [f"1.0.{number}" for number in range(7)]
     for number, tag in enumerate(names):
         images.push(registry, unique_repo, tag, images.make_artifact(seed=60 + number))
-    async with Transport() as transport:
+    async with HttpSession(user_agent=USER_AGENT) as transport:
         client = Registries(transport, _Anonymous()).client(registry.host)
         assert sorted(await client.list_tags(unique_repo, page_size=2)) == sorted(names)
         assert await client.list_tags(unique_repo) == images.list_tags(registry, unique_repo)

@@ -13,16 +13,17 @@ PACKAGE = Path(__file__).resolve().parents[2] / "fluxmirror"
 # For each layer, the fluxmirror layers it may import (besides itself and the shared leaves).
 ALLOWED: dict[str, set[str]] = {
     "api": set(),
+    "http": set(),
     "selection": {"api"},
-    "oci": {"api", "auth"},
+    "oci": {"api", "auth", "http"},
     "auth": {"api"},
     "config": {"api", "selection", "oci"},
-    "helm": {"api", "selection", "oci"},
-    "sync": {"api", "selection", "oci", "auth", "config", "helm"},
+    "helm": {"api", "selection", "oci", "http"},
+    "sync": {"api", "selection", "oci", "auth", "config", "helm", "http"},
     "kube": {"api", "auth"},
-    "cli": {"api", "selection", "oci", "auth", "config", "helm", "sync", "kube"},
+    "cli": {"api", "selection", "oci", "auth", "config", "helm", "sync", "kube", "http"},
 }
-SHARED_LEAVES = {"errors", "oserror", "gojson", "gostrconv", "httputil", "__init__"}
+SHARED_LEAVES = {"errors", "oserror", "gojson", "gostrconv", "__init__"}
 CLI_ONLY_THIRD_PARTY = {"typer", "uvloop"}
 
 

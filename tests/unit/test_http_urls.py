@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fluxmirror.httputil import redact_url
-from fluxmirror.oci.errors import registry_url
+from fluxmirror.http.urls import redact_url
 
 
-def test_every_query_value_and_the_user_info_are_hidden_by_default() -> None:
+def test_query_values_and_the_user_info_are_hidden() -> None:
     assert (
         redact_url("https://user:pw@h.io:8443/i.yaml?token=s3cret&x=")
         == "https://h.io:8443/i.yaml?token=REDACTED&x=REDACTED"
@@ -15,4 +14,4 @@ def test_every_query_value_and_the_user_info_are_hidden_by_default() -> None:
 
 def test_registry_urls_keep_paging_and_digests_but_not_upload_state() -> None:
     url = "http://r.io/v2/a/blobs/uploads/u?_state=s3cret&digest=sha256:ab&n=10&last=b"
-    assert registry_url(url) == "http://r.io/v2/a/blobs/uploads/u?_state=REDACTED&digest=sha256:ab&n=10&last=b"
+    assert redact_url(url) == "http://r.io/v2/a/blobs/uploads/u?_state=REDACTED&digest=sha256:ab&n=10&last=b"
