@@ -90,12 +90,15 @@ def parse_go_float(text: str) -> float | None:
 
 
 def select_tags(tags: Sequence[str], selector: Selector) -> Selection:
-    """Run the selector over tags in registry (or index) order; ties keep that order."""
+    """Run the selector over tags in registry (or index) order; ties keep that order.
+
+    The selector is taken as `config.normalize` leaves it: `semver` trimmed, `sortBy` never blank.
+    """
     if selector.sortBy not in SORT_STRATEGIES:
         raise ValueError(f'sortBy "{selector.sortBy}" must be one of: {", ".join(SORT_STRATEGIES)}')
     excluded: list[Excluded] = []
     candidates = _apply_regex(tags, selector, excluded)
-    if selector.semver.strip():
+    if selector.semver:
         candidates = _apply_semver(candidates, Constraint.parse(selector.semver), excluded)
     ordered = _sort(candidates, selector.sortBy, excluded)
     if selector.limit > 0:
