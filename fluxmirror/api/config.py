@@ -17,6 +17,7 @@ from fluxmirror.api.duration import Duration
 __all__ = [
     "API_VERSION",
     "KIND",
+    "SORT_STRATEGIES",
     "TLS",
     "Artifact",
     "Chart",
@@ -35,6 +36,8 @@ __all__ = [
 
 API_VERSION: Final = "mirror.plugin.fluxcd.io/v1beta1"
 KIND: Final = "Config"
+SORT_STRATEGIES: Final = ("semver", "alphabetical", "numerical")
+"""The allowed `selector.sortBy` values; an empty one means the first, `semver`."""
 
 
 def _doc(text: str, **schema: Any) -> msgspec.Meta:
@@ -55,9 +58,7 @@ class RegexFilter(_Struct, frozen=True):
 class Selector(_Struct, frozen=True):
     regex: RegexFilter | None = None
     semver: Annotated[str, _doc("Masterminds semver range the comparison key must satisfy.")] = ""
-    sortBy: Annotated[str, _doc("Sort strategy, highest first.", enum=["semver", "alphabetical", "numerical"])] = (
-        "semver"
-    )
+    sortBy: Annotated[str, _doc("Sort strategy, highest first.", enum=list(SORT_STRATEGIES))] = SORT_STRATEGIES[0]
     limit: Annotated[int, _doc("How many tags to keep from the top; 0 keeps all.", minimum=0)] = 1
 
 

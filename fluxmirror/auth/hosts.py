@@ -42,7 +42,7 @@ class TokenMinter:
 
     def __init__(self, host: Host) -> None:
         assert host.credential is not None
-        self.host = host.host.strip()
+        self.host = host.host
         self._spec: CredentialSpec = host.credential
         self._key: SigningKey | None = None
         self._cached: tuple[str, float] | None = None
@@ -50,10 +50,10 @@ class TokenMinter:
 
     async def token(self) -> str:
         spec = self._spec
-        if spec.value.strip():
-            return spec.value.strip()
-        if spec.fromPath.strip():
-            return await asyncio.to_thread(self._read_token_file, spec.fromPath.strip())
+        if spec.value:
+            return spec.value
+        if spec.fromPath:
+            return await asyncio.to_thread(self._read_token_file, spec.fromPath)
         return await self._signed()
 
     def _read_token_file(self, path: str) -> str:
@@ -78,9 +78,9 @@ class TokenMinter:
             lifetime = self._spec.exp or DEFAULT_JWT_LIFETIME
             token = sign_jwt(
                 key,
-                issuer=self._spec.iss.strip(),
-                subject=self._spec.sub.strip(),
-                audience=self._spec.aud.strip() or self.host,
+                issuer=self._spec.iss,
+                subject=self._spec.sub,
+                audience=self._spec.aud or self.host,
                 lifetime_seconds=lifetime.total_seconds(),
                 now=now,
             )
@@ -94,9 +94,9 @@ class TokenMinter:
         from fluxmirror.auth.jwk import JWKError, load_signing_key
 
         spec = self._spec
-        field = "credential.jwkPath" if spec.jwkPath.strip() else "credential.jwkValue"
+        field = "credential.jwkPath" if spec.jwkPath else "credential.jwkValue"
         try:
-            data = Path(spec.jwkPath.strip()).read_bytes() if spec.jwkPath.strip() else spec.jwkValue.encode()
+            data = Path(spec.jwkPath).read_bytes() if spec.jwkPath else spec.jwkValue.encode()
             return load_signing_key(data)
         except OSError as exc:
             raise HostCredentialError(f'host "{self.host}": {field}: {path_error("open", spec.jwkPath, exc)}') from None
@@ -113,11 +113,7 @@ class HostsCredentials:
 
     def __init__(self, hosts: Sequence[Host], fallback: CredentialSource) -> None:
         self._fallback = fallback
-        self._minters = {
-            host.host.strip(): (TokenMinter(host), host.username.strip())
-            for host in hosts
-            if host.credential is not None
-        }
+        self._minters = {host.host: (TokenMinter(host), host.username) for host in hosts if host.credential is not None}
 
     async def resolve(self, registry: str, repository: str) -> Credential:
         configured = self._minters.get(registry)

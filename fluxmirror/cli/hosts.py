@@ -44,7 +44,7 @@ def select_hosts(hosts: Sequence[Host], wanted: Sequence[str]) -> list[Host]:
         raise ConfigError("config has no hosts")
     if not wanted:
         return list(hosts)
-    by_name = {host.host.strip(): host for host in hosts}
+    by_name = {host.host: host for host in hosts}
     selected: list[Host] = []
     for name in dict.fromkeys(wanted):
         if name not in by_name:
@@ -67,12 +67,12 @@ class CredentialResolver:
 
     def resolve(self, host: Host) -> Credential:
         """Mint the host's credential once, within what is left of the budget."""
-        name = host.host.strip()
+        name = host.host
         remaining = max(self._deadline - time.monotonic(), 0.0)
         with asyncio.Runner() as runner:
             runner.get_loop().set_default_executor(_DaemonThreadExecutor())
             try:
-                return runner.run(asyncio.wait_for(TokenMinter(host).credential(host.username.strip()), remaining))
+                return runner.run(asyncio.wait_for(TokenMinter(host).credential(host.username), remaining))
             except TimeoutError:
                 raise HostCredentialError(f'host "{name}": timed out after {self._budget}') from None
 

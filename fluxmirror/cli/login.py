@@ -37,7 +37,7 @@ def login(
         docker.detect_helper()
     resolver = CredentialResolver(resolution_timeout)
     for entry in selected:
-        name = entry.host.strip()
+        name = entry.host
         # `provider` hosts never get here (check_supported refuses them), so no credential means TLS-only.
         if entry.credential is None:
             typer.echo(skipped_line(name))

@@ -87,9 +87,9 @@ def secret(
         credentials: dict[str, Credential] = {}
         for entry in selected:
             if entry.credential is None:
-                typer.echo(skipped_line(entry.host.strip()))
+                typer.echo(skipped_line(entry.host))
                 continue
-            credentials[entry.host.strip()] = resolver.resolve(entry)
+            credentials[entry.host] = resolver.resolve(entry)
         result = upsert_secret(connection, name, docker_config_json(credentials), create_only=create)
         typer.echo(f"✔ secret {connection.namespace}/{name} {result.value} with {len(credentials)} host(s)")
     return 0

@@ -1,4 +1,4 @@
-"""Config loading: read, `${VAR}` substitution, strict decoding, validation and path confinement."""
+"""Config loading: read, `${VAR}` substitution, strict decoding, validation, path confinement and normalisation."""
 
 from fluxmirror.config.load import STDIN, LoadedConfig, load_config, parse_config
 

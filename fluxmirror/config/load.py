@@ -1,4 +1,4 @@
-"""The config pipeline of clarifications §9.1: read, substitute, parse, validate, confine."""
+"""The config pipeline of clarifications §9.1: read, substitute, parse, validate, confine, normalise."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import BinaryIO
 from fluxmirror.api.config import Config
 from fluxmirror.config.decode import decode_config
 from fluxmirror.config.envsubst import EnvsubstError, substitute
+from fluxmirror.config.normalize import normalize_config
 from fluxmirror.config.paths import confine_paths
 from fluxmirror.config.validate import validate_config
 from fluxmirror.errors import ConfigError
@@ -24,7 +25,7 @@ STDIN = "-"
 
 @dataclass(frozen=True, slots=True)
 class LoadedConfig:
-    """A validated config and where it came from (`-` for stdin)."""
+    """A validated, normalised config and where it came from (`-` for stdin)."""
 
     config: Config
     source: str
@@ -43,7 +44,10 @@ def _read(source: str, stdin: BinaryIO | None) -> tuple[bytes, Path]:
 
 
 def parse_config(text: str, *, root: Path, require_entries: bool, env: Mapping[str, str] | None = None) -> Config:
-    """Turn config text into a validated, path-confined Config; `env=None` disables substitution."""
+    """Turn config text into a validated, path-confined, normalised Config; `env=None` disables substitution.
+
+    Normalising comes last, so validation and confinement messages quote the values as written.
+    """
     if env is not None:
         try:
             text = substitute(text, env)
@@ -51,7 +55,7 @@ def parse_config(text: str, *, root: Path, require_entries: bool, env: Mapping[s
             raise ConfigError(str(exc)) from None
     config = decode_config(text)
     validate_config(config, require_entries=require_entries)
-    return confine_paths(config, root)
+    return normalize_config(confine_paths(config, root))
 
 
 def load_config(

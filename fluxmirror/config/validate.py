@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from urllib.parse import SplitResult, urlsplit
 
 from fluxmirror.api.config import (
+    SORT_STRATEGIES,
     TLS,
     Artifact,
     Chart,
@@ -30,9 +31,8 @@ from fluxmirror.oci.reference import InvalidReferenceError, parse_repository
 from fluxmirror.selection.goregex import GoRegexError, compile_go
 from fluxmirror.selection.semver import Constraint, InvalidConstraintError
 
-__all__ = ["SORT_STRATEGIES", "validate_config"]
+__all__ = ["validate_config"]
 
-SORT_STRATEGIES = ("semver", "alphabetical", "numerical")
 _HOST_PROVIDERS = ("ecr", "acr", "gar")
 _CREDENTIAL_PROVIDERS = ("github", "forgejo", "gcp", "azure", "aws", "jwt-svid")
 

@@ -13,13 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from fluxmirror.api.config import Selector
+from fluxmirror.api.config import SORT_STRATEGIES, Selector
 from fluxmirror.selection.goregex import compile_go, expand
 from fluxmirror.selection.semver import Constraint, InvalidVersionError, Version
 
 __all__ = ["Excluded", "Selection", "parse_go_float", "select_tags", "underscores_ok"]
-
-_SORT_STRATEGIES: Final = ("semver", "alphabetical", "numerical")
 
 _GO_SPECIAL_FLOAT: Final = re.compile(r"[+-]?(?:inf|infinity)|nan", re.ASCII | re.IGNORECASE)
 _GO_HEX_FLOAT: Final = re.compile(r"[+-]?0[xX](?P<mantissa>[0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?)[pP][+-]?[0-9][0-9_]*")
@@ -92,12 +90,15 @@ def parse_go_float(text: str) -> float | None:
 
 
 def select_tags(tags: Sequence[str], selector: Selector) -> Selection:
-    """Run the selector over tags in registry (or index) order; ties keep that order."""
-    if selector.sortBy not in _SORT_STRATEGIES:
-        raise ValueError(f'sortBy "{selector.sortBy}" must be one of: {", ".join(_SORT_STRATEGIES)}')
+    """Run the selector over tags in registry (or index) order; ties keep that order.
+
+    The selector is taken as `config.normalize` leaves it: `semver` trimmed, `sortBy` never blank.
+    """
+    if selector.sortBy not in SORT_STRATEGIES:
+        raise ValueError(f'sortBy "{selector.sortBy}" must be one of: {", ".join(SORT_STRATEGIES)}')
     excluded: list[Excluded] = []
     candidates = _apply_regex(tags, selector, excluded)
-    if selector.semver.strip():
+    if selector.semver:
         candidates = _apply_semver(candidates, Constraint.parse(selector.semver), excluded)
     ordered = _sort(candidates, selector.sortBy, excluded)
     if selector.limit > 0:

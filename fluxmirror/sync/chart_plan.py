@@ -42,7 +42,7 @@ class ChartEntry:
 
     @property
     def name(self) -> str:
-        return self.spec.name.strip()
+        return self.spec.name
 
     def destination_ref(self, version: str) -> str:
         return f"{self.destination}:{destination_tag(version)}"
@@ -79,14 +79,14 @@ async def build_chart_entries(specs: Sequence[Chart]) -> list[ChartEntry]:
 
 def _source(spec: Chart) -> str:
     """The report's entry source: the repository URL without its trailing `/`, then the chart name."""
-    return f"{spec.source.strip().rstrip('/')}/{spec.name.strip()}"
+    return f"{spec.source.rstrip('/')}/{spec.name}"
 
 
 async def _build(spec: Chart, repository: HelmRepository | None) -> ChartEntry:
     source = _source(spec)
-    base = spec.destination.strip().removeprefix("oci://").rstrip("/")
-    destination = f"{base}/{spec.name.strip()}"
-    access = RepositoryAccess(spec.source.strip(), repository)
+    base = spec.destination.removeprefix("oci://").rstrip("/")
+    destination = f"{base}/{spec.name}"
+    access = RepositoryAccess(spec.source, repository)
     tls = await asyncio.to_thread(access.ssl_context)
     return ChartEntry(spec, source, destination, parse_repository(destination), access, tls)
 
@@ -106,7 +106,7 @@ async def plan_chart(entry: ChartEntry, fetcher: HelmFetcher) -> ChartPlan:
     versions: Sequence[ChartVersion] = index.versions(name)
     if not versions:
         raise PlanError(f'chart "{name}" not found in index {entry.access.source}')
-    selector = Selector(semver=entry.spec.version or "*", limit=entry.spec.limit, sortBy="semver")
+    selector = Selector(semver=entry.spec.version, limit=entry.spec.limit, sortBy="semver")
     selection = select_tags([found.version for found in versions], selector)
     for excluded in selection.excluded:
         log.info(kv("version excluded by selector", chart=name, version=excluded.tag, reason=excluded.reason))

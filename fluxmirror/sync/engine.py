@@ -47,7 +47,7 @@ class _Job:
 
 
 def _copy_session(config: Config, registries: Registries, options: SyncOptions) -> CopySession:
-    chunk_sizes = {host.host.strip(): host.maxChunkSize * _KIB for host in config.hosts if host.maxChunkSize > 0}
+    chunk_sizes = {host.host: host.maxChunkSize * _KIB for host in config.hosts if host.maxChunkSize > 0}
     return CopySession(
         registries,
         chunk_size_for=lambda registry: chunk_sizes.get(registry, 0),

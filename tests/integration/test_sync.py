@@ -131,3 +131,11 @@ def test_verbose_streams_the_log_on_stderr(
         assert f"pushed blob: {blob.digest}" in log
     assert "tag done" in log and "status=copied" in log
     assert "sync complete entries=1 copied=1" in log
+
+
+def test_empty_sort_by_means_semver(tmp_path: Path, registry: Registry, target: Registry, unique_repo: str) -> None:
+    for number, tag in enumerate(["1.2.0", "1.10.0", "latest"]):
+        images.push(registry, unique_repo, tag, images.make_artifact(seed=200 + number))
+    run = sync(tmp_path, [entry(registry, target, unique_repo, selector={"sortBy": "", "limit": 0})])
+    assert (run.code, run.stderr) == (0, "")
+    assert [row["tag"] for row in run.rows()] == ["1.10.0", "1.2.0"]
