@@ -18,7 +18,7 @@ from typing import Final, Protocol
 
 from fluxmirror.http.errors import NetworkError, TransportError
 from fluxmirror.oci.auth import pull_scope, push_scope
-from fluxmirror.oci.client import RegistryClient
+from fluxmirror.oci.client import RegistryClient, blob_path
 from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor
 
@@ -60,7 +60,7 @@ class BytesSource:
 async def blob_exists(client: RegistryClient, repository: str, digest: str) -> bool:
     try:
         async with client.request(
-            "HEAD", f"/v2/{repository}/blobs/{digest}", repository=repository, scopes=[pull_scope(repository)]
+            "HEAD", blob_path(repository, digest), repository=repository, scopes=[pull_scope(repository)]
         ):
             return True
     except RegistryError as exc:
@@ -123,7 +123,7 @@ class RegistrySource:
         headers = {"Range": f"bytes={offset}-"} if offset else None
         async with self.client.request(
             "GET",
-            f"/v2/{self.repository}/blobs/{digest}",
+            blob_path(self.repository, digest),
             repository=self.repository,
             scopes=[pull_scope(self.repository)],
             headers=headers,

@@ -22,6 +22,7 @@ from yarl import URL
 
 from fluxmirror import __version__
 from fluxmirror.auth.credentials import CredentialSource
+from fluxmirror.gostrconv import go_quote
 from fluxmirror.http.body import read_body, read_prefix
 from fluxmirror.http.errors import NetworkError, StatusError, TLSError
 from fluxmirror.http.session import Body, HttpSession, TLSChoice
@@ -31,7 +32,7 @@ from fluxmirror.oci.auth import Authenticator, Challenge, TokenRequest, parse_ch
 from fluxmirror.oci.errors import MAX_ERROR_BODY, DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.mediatypes import MANIFEST_ACCEPT
-from fluxmirror.oci.reference import DOCKER_HUB, DOCKER_HUB_API
+from fluxmirror.oci.reference import DOCKER_HUB, DOCKER_HUB_API, is_digest, is_tag
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -40,7 +41,9 @@ __all__ = [
     "USER_AGENT",
     "Registries",
     "RegistryClient",
+    "blob_path",
     "is_loopback",
+    "manifest_path",
 ]
 
 USER_AGENT: Final = f"flux-mirror/{__version__} (fluxmirror)"
@@ -61,6 +64,21 @@ def is_loopback(registry: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def manifest_path(repository: str, reference: str) -> str:
+    """The manifest URL path of a tag or digest, refusing anything else: references come from
+    registries, and one such as `../../other/manifests/x` would otherwise address another repository."""
+    if not (is_tag(reference) or is_digest(reference)):
+        raise OCIError(f"invalid tag or digest {go_quote(reference)}")
+    return f"/v2/{repository}/manifests/{reference}"
+
+
+def blob_path(repository: str, digest: str) -> str:
+    """The blob URL path of a digest, refusing anything that is not one (see `manifest_path`)."""
+    if not is_digest(digest):
+        raise OCIError(f"invalid digest {go_quote(digest)}")
+    return f"/v2/{repository}/blobs/{digest}"
 
 
 class _TagList(msgspec.Struct):
@@ -229,6 +247,9 @@ class RegistryClient:
     ) -> aiohttp.ClientResponse:
         url = URL(self._base_url).join(URL(path))
         home = self._origin
+        if Origin.of(url) == home and not url.path.startswith(f"/v2/{repository}/"):
+            # A `Link` or `Location` naming another repository would carry this one's credentials there.
+            raise OCIError(f"{method} {redact_url(url)}: outside repository {repository}")
 
         async def authorize(hop: URL) -> str | None:
             if Origin.of(hop) != home or not self._may_carry_credentials(hop):
@@ -304,7 +325,7 @@ class RegistryClient:
         try:
             async with self.request(
                 method,
-                f"/v2/{repository}/manifests/{reference}",
+                manifest_path(repository, reference),
                 repository=repository,
                 scopes=[pull_scope(repository)],
                 headers={"Accept": MANIFEST_ACCEPT},
@@ -363,7 +384,7 @@ class RegistryClient:
         """PUT the exact bytes under a tag or digest."""
         async with self.request(
             "PUT",
-            f"/v2/{repository}/manifests/{reference}",
+            manifest_path(repository, reference),
             repository=repository,
             scopes=[push_scope(repository)],
             headers={"Content-Type": manifest.media_type},

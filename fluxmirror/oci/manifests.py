@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from fluxmirror.gostrconv import go_quote
 from fluxmirror.oci.errors import ManifestError
 from fluxmirror.oci.mediatypes import (
     DOCKER_SCHEMA1,
@@ -21,6 +22,7 @@ from fluxmirror.oci.mediatypes import (
     OCI_MANIFEST,
     is_foreign_layer,
 )
+from fluxmirror.oci.reference import is_digest
 
 __all__ = ["Descriptor", "Manifest", "parse_manifest", "sha256_digest"]
 
@@ -96,12 +98,23 @@ def _media_type(document: _Document, content_type: str) -> str:
     return OCI_INDEX if document.manifests else OCI_MANIFEST
 
 
+def _check_digests(document: _Document) -> None:
+    """Every digest a manifest names must be one: they become URL paths of later requests."""
+    named = [*document.layers, *document.manifests]
+    named += [descriptor for descriptor in (document.config, document.subject) if descriptor is not None]
+    digests = [descriptor.digest for descriptor in named] + [layer.blob_sum for layer in document.fs_layers]
+    for digest in digests:
+        if digest and not is_digest(digest):
+            raise ManifestError(f"parse manifest: invalid digest {go_quote(digest)}")
+
+
 def parse_manifest(raw: bytes, content_type: str = "", digest: str = "") -> Manifest:
     """Parse manifest bytes; `digest` defaults to the SHA-256 of `raw` (schema 1 passes the registry's)."""
     try:
         document = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise ManifestError(f"parse manifest: {exc}") from None
+    _check_digests(document)
     media_type = _media_type(document, content_type)
     blobs: list[Descriptor] = []
     if document.config is not None and document.config.digest:

@@ -16,6 +16,8 @@ __all__ = [
     "InvalidReferenceError",
     "Reference",
     "Repository",
+    "is_digest",
+    "is_tag",
     "parse_reference",
     "parse_repository",
 ]
@@ -24,8 +26,25 @@ DOCKER_HUB: Final = "index.docker.io"
 DOCKER_HUB_API: Final = "registry-1.docker.io"
 _REPOSITORY_CHARS: Final = "abcdefghijklmnopqrstuvwxyz0123456789_-./"
 _TAG_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
-_SHA256 = re.compile(r"^sha256:[a-f0-9]{64}$")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+# Registered algorithms have a fixed encoding; the others only the general grammar above.
+_ENCODINGS: Final = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"[a-f0-9]{128}")}
+
+
+def is_tag(text: str) -> bool:
+    """Whether `text` is a tag by the distribution grammar; tags from a registry are checked with
+    this before they reach a URL, so `../x` or `a?b=c` can never address anything else."""
+    return _TAG.fullmatch(text) is not None
+
+
+def is_digest(text: str) -> bool:
+    """Whether `text` is a digest by the OCI grammar (and the fixed length of sha256 and sha512)."""
+    if _DIGEST.fullmatch(text) is None:
+        return False
+    algorithm, _, encoded = text.partition(":")
+    encoding = _ENCODINGS.get(algorithm)
+    return encoding is None or encoding.fullmatch(encoded) is not None
 
 
 class InvalidReferenceError(ValueError):
@@ -110,8 +129,7 @@ def parse_repository(name: str) -> Repository:
 def parse_reference(name: str) -> Reference:
     """Parse `repository[:tag][@digest]`; a reference with neither gets tag `latest`."""
     base, at, digest = name.partition("@")
-    malformed = not _DIGEST.match(digest) or (digest.startswith("sha256:") and not _SHA256.match(digest))
-    if at and malformed:
+    if at and not is_digest(digest):
         raise InvalidReferenceError(f"invalid digest {digest!r} in reference {name!r}")
     tag = ""
     colon = base.rfind(":")

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fluxmirror.gojson import go_json
+from fluxmirror.gostrconv import go_quote
 from fluxmirror.http.body import read_body
 from fluxmirror.oci.auth import pull_scope
 from fluxmirror.oci.client import MAX_MANIFEST_BYTES, RegistryClient
 from fluxmirror.oci.errors import ManifestError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.mediatypes import OCI_INDEX
+from fluxmirror.oci.reference import is_digest
 
 __all__ = ["FallbackIndexes", "fallback_tag", "list_referrers"]
 
@@ -63,6 +65,8 @@ async def _api_page(
 
 
 def _api_path(repository: str, digest: str) -> str:
+    if not is_digest(digest):
+        raise OCIError(f"invalid digest {go_quote(digest)}")
     return f"/v2/{repository}/referrers/{digest}"
 
 

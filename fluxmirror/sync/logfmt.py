@@ -4,6 +4,9 @@ The reference logs through a plain `slog` handler in the standard `log` package'
 grep these lines; keys keep the order the caller gives, and a value is quoted with Go's
 `strconv.Quote` only when it contains a space, tab, `"` or `=`. An empty value is written bare
 (`key=`), exactly as the reference's handler does, since "" contains none of those characters.
+One deliberate difference: a value with a character that is not printable (a newline, an escape,
+a bidi override) is quoted too, so text a registry supplies can neither forge a log line nor
+drive the terminal.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ def kv(message: str, /, **values: object) -> str:
     parts = [message]
     for key, value in values.items():
         text = _text(value)
-        parts.append(f"{key}={go_quote(text) if _NEEDS_QUOTES.intersection(text) else text}")
+        quote = _NEEDS_QUOTES.intersection(text) or not text.isprintable()
+        parts.append(f"{key}={go_quote(text) if quote else text}")
     return " ".join(parts)
 
 

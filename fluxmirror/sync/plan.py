@@ -16,7 +16,7 @@ from fluxmirror.api.config import Artifact, Selector
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oci.client import Registries
 from fluxmirror.oci.manifests import Descriptor
-from fluxmirror.oci.reference import Repository, parse_repository
+from fluxmirror.oci.reference import Repository, is_tag, parse_repository
 from fluxmirror.oci.referrers import list_referrers
 from fluxmirror.selection.tags import select_tags
 from fluxmirror.sync.logfmt import kv
@@ -67,7 +67,13 @@ async def plan_artifact(entry: ArtifactEntry, registries: Registries, concurrenc
         tags = await client.list_tags(repository.path)
     except FluxMirrorError as exc:
         raise PlanError(f"list tags {entry.source}: {exc}") from exc
-    selection = select_tags(tags, entry.spec.selector or Selector())
+    valid = []
+    for tag in tags:
+        if is_tag(tag):
+            valid.append(tag)
+        else:  # a registry's word, so quoted: it may hold control characters
+            log.info(kv("tag ignored: not a valid tag", source=entry.source, tag=tag))
+    selection = select_tags(valid, entry.spec.selector or Selector())
     for excluded in selection.excluded:
         log.info(kv("tag excluded by selector", source=entry.source, tag=excluded.tag, reason=excluded.reason))
     if not entry.spec.includeReferrers:

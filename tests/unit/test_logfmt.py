@@ -27,7 +27,8 @@ from fluxmirror.sync.logfmt import LOGGER_NAME, VerboseFormatter, configure_verb
         ("a=b", '"a=b"'),
         ("did not match regex", '"did not match regex"'),
         ("key not semver: 1.x", '"key not semver: 1.x"'),
-        ("no\nquoting", "no\nquoting"),
+        ("new\nline", '"new\\nline"'),  # fluxmirror: a registry cannot forge a log line
+        ("bidi\u202eoverride", '"bidi\\u202eoverride"'),
         ("back\\slash", "back\\slash"),
         ("café au lait", '"café au lait"'),
         ("ctl\x01 x", '"ctl\\x01 x"'),
