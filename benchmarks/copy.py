@@ -148,7 +148,7 @@ class Results:
     def _note(self) -> str:
         note = (
             f"copy: fluxmirror vs skopeo {self.skopeo_version} vs two floors (blobs streamed 4 at a time; "
-            "the spec floor with the requests of clarifications §2), "
+            "the spec floor with the requests of docs/sync.md#copy-sequence), "
             f"{os.cpu_count()} CPUs, best wall time (and highest peak RSS) of {self.sizes.runs} run(s)"
         )
         return note + (" — reduced sizes: the targets are indicative only" if self.sizes != FULL else "")

@@ -4,7 +4,7 @@ The plain floor is the least work any mirror must do: no tag listing, no manifes
 checks, no retries, no existence probes. Each blob is a GET whose body is handed, as it arrives,
 to a monolithic upload (POST for a session, PUT with the digest and Content-Length).
 
-With `--spec-requests` it is the least work the request sequence of clarifications §2 allows,
+With `--spec-requests` it is the least work the request sequence of docs/sync.md#copy-sequence allows,
 which fluxmirror follows: an existence HEAD, a POST that tries a cross-repository mount, then
 one PATCH of the whole body and an empty PUT to commit it. (fluxmirror's POST carries no mount
 parameters when the source is another registry; with or without them it costs about the same.)

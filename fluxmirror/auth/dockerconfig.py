@@ -1,4 +1,4 @@
-"""Credentials from the ambient Docker config and its credential helpers (clarifications §5.2).
+"""Credentials from the ambient Docker config and its credential helpers (docs/sync.md#docker-config).
 
 Hosts without a `hosts` entry authenticate the way `docker pull` would, so users who already ran
 `docker login` (or `podman login`) need no extra setup. Lookups follow go-containerregistry's default

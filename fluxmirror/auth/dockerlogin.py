@@ -1,4 +1,4 @@
-"""Writing credentials into a Docker config the way `docker login` does (clarifications §6.2).
+"""Writing credentials into a Docker config the way `docker login` does (docs/cli.md#login-storage).
 
 `login` exists so that every Docker-config-aware tool (docker, crane, helm, `flux push`) can use the
 identities the config mints, so what lands on disk must look like `docker login` wrote it: secrets

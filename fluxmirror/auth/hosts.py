@@ -1,4 +1,4 @@
-"""Credentials configured under `hosts` (config.md "Per-host credential", clarifications §5.1/§5.3).
+"""Credentials configured under `hosts` (docs/sync.md#which-credential, docs/sync.md#token-sources).
 
 A listed host takes priority over the ambient Docker config. Its token comes from one source:
 `value` (static), `fromPath` (re-read on every use, so rotated projected tokens are picked up),
@@ -38,7 +38,7 @@ class HostCredentialError(FluxMirrorError):
 
 
 class TokenMinter:
-    """Produces the token of one host's `credential`, with the lifetimes of clarifications §5.3."""
+    """Produces the token of one host's `credential`, with the lifetimes of docs/sync.md#token-sources."""
 
     def __init__(self, host: Host) -> None:
         assert host.credential is not None

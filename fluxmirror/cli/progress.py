@@ -1,4 +1,5 @@
-"""Text-mode progress: live job lines on stdout and a spinner on stderr (clarifications §8.2, §8.4).
+"""Text-mode progress: live job lines on stdout and a spinner on stderr, as docs/sync.md#live-lines and
+docs/sync.md#spinner describe them.
 
 The engine reports from the asyncio loop, so nothing here may block it: the spinner animates on a
 daemon thread, and a lock shared with line printing guarantees a job line never lands in the

@@ -54,8 +54,6 @@ def sync(
         insecure=insecure,
     )
     # Imported here, not at the top: the engine pulls in aiohttp, which would slow every other command.
-
-    # Imported here, not at the top: the engine pulls in aiohttp, which would slow every other command.
     from fluxmirror.cli.sync_output import run_and_print
 
     return run_and_print(

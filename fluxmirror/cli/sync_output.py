@@ -1,4 +1,4 @@
-"""Running the engine for `sync` and putting its outcome on the right streams (clarifications §8.1).
+"""Running the engine for `sync` and putting its outcome on the right streams (docs/sync.md#output-streams).
 
 | mode                 | stdout                      | stderr                    |
 | text                 | live lines + summary line   | spinner (TTY only)        |

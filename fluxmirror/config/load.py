@@ -1,4 +1,4 @@
-"""The config pipeline of clarifications §9.1: read, substitute, parse, validate, confine, normalise."""
+"""The config pipeline of docs/config.md#load-pipeline: read, substitute, parse, validate, confine, normalise."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""File-path confinement (clarifications §9.5): config-referenced files must live under the
+"""File-path confinement (docs/config.md#path-confinement): config-referenced files must live under the
 config's own directory, so a config handed to a CronJob cannot read arbitrary files.
 
 Paths are rewritten to absolute ones here, once; whether the file exists is checked when it is

@@ -1,6 +1,6 @@
-"""Semantic rules of config.md, checked before any network call.
+"""Semantic rules of the `flux mirror` config reference, checked before any network call.
 
-Rules run in the order `flux mirror` checks them (clarifications §9.4) and the first failure is
+Rules run in the order `flux mirror` checks them (docs/config.md#validation-order) and the first failure is
 reported with its exact message, so scripts and muscle memory carry over. "Set" checks ignore
 surrounding whitespace.
 """

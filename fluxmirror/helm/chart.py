@@ -1,4 +1,4 @@
-"""A chart `.tgz` → the Helm OCI config blob, byte for byte what Helm would publish (clarifications §1.2).
+"""A chart `.tgz` → the Helm OCI config blob, byte for byte what Helm would publish (docs/sync.md#chart-config-blob).
 
 The config blob is `json.Marshal(chart.Metadata)` after Helm's loader ran: `Chart.yaml` (then, as Helm
 does, any root `requirements.yaml`) decoded into the metadata struct, a missing `apiVersion` defaulted

@@ -1,4 +1,4 @@
-"""HTTP(S) downloads from a Helm repository: the index and chart archives (docs/sync.md#charts).
+"""HTTP(S) downloads from a Helm repository: the index and chart archives (docs/sync.md#chart-downloads).
 
 Credentials from `repositories.yaml` go only where Helm sends them: to the repository's own
 origin (scheme, host and effective port), or everywhere with `pass_credentials_all`; the run's

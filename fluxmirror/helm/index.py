@@ -10,7 +10,7 @@ Parsing uses libyaml's base loader, which keeps every scalar as the text written
 differs for an unquoted number in a string field (`version: 1.10` becomes "1.1", see `goyaml`);
 `helm repo index` quotes such versions, so only hand-written indexes can tell. Entries Helm would
 drop (null, not a mapping, no name, a version that is not semver) are dropped here too
-(clarifications §1.5).
+(docs/sync.md#chart-index).
 """
 
 from __future__ import annotations

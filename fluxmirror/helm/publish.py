@@ -1,9 +1,9 @@
 """A chart as a Helm OCI artifact: the exact manifest Helm writes, its push, and drift inspection.
 
 The manifest is built from fixed parts with no timestamp annotation, so the same chart archive
-always gives the same manifest digest (clarifications §1.1). Drift compares chart-layer digests,
+always gives the same manifest digest (docs/sync.md#chart-manifest). Drift compares chart-layer digests,
 not manifest digests, so a chart that `helm push` published (with its creation annotation) is
-still recognised as the same chart (§1.4).
+still recognised as the same chart (docs/sync.md#chart-drift).
 """
 
 from __future__ import annotations

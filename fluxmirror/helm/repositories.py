@@ -1,10 +1,10 @@
 """Helm's `repositories.yaml`: the credentials and TLS settings `helm repo add` recorded.
 
 Chart sources are not configured under `hosts`; a user who can `helm pull` a chart can mirror
-it (config.md "Charts"). An entry applies to a chart source when both URLs normalise to the same
-string (clarifications §1.6). A missing file means anonymous access; any other problem with it
-stops the run before anything is mirrored, since silently going anonymous would only fail later
-with a confusing 401.
+it (the `flux mirror` config reference, "Charts"). An entry applies to a chart source when both
+URLs normalise to the same string (docs/sync.md#helm-repositories). A missing file means
+anonymous access; any other problem with it stops the run before anything is mirrored, since
+silently going anonymous would only fail later with a confusing 401.
 """
 
 from __future__ import annotations

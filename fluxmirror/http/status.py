@@ -7,7 +7,7 @@ from typing import Final
 
 __all__ = ["MAX_RETRY_AFTER", "REDIRECT_STATUSES", "TRANSIENT_STATUSES", "retry_after"]
 
-# The statuses a copy retries (docs/sync.md#retries); chart downloads use the same list, so a chart
+# The statuses a copy retries (docs/sync.md#transient-failures); chart downloads use the same list, so a chart
 # repository behind the same proxy or CDN is treated the same way.
 TRANSIENT_STATUSES: Final = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})

@@ -1,6 +1,6 @@
 """The `kubernetes.io/dockerconfigjson` Secret `secret` writes, and its create-or-replace upsert.
 
-The payload is byte-for-byte what the Go command writes (clarifications §6.3): compact JSON, hosts sorted,
+The payload is byte-for-byte what the Go command writes (docs/cli.md#secret-payload): compact JSON, hosts sorted,
 per-host keys in the order `username`, `password`, `auth`, `registrytoken`, empty ones left out. A replace
 starts from the Secret as read, so its labels, annotations and other metadata survive, and carries its
 resourceVersion, so a concurrent writer makes the API server answer 409 Conflict instead of being

@@ -121,8 +121,8 @@ class RegistryClient:
         return self._base_url
 
     def schemes(self) -> tuple[str, ...]:
-        """Schemes to try, in order: plain HTTP only for loopback registries or with `--insecure`,
-        and then only after HTTPS failed, as go-containerregistry does."""
+        """Schemes to try, in order (docs/sync.md#schemes): plain HTTP only for loopback registries or
+        with `--insecure`, and then only after HTTPS failed, as go-containerregistry does."""
         return ("https", "http") if self._insecure or is_loopback(self.registry) else ("https",)
 
     def _may_carry_credentials(self, url: URL) -> bool:

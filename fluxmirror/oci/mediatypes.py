@@ -1,4 +1,4 @@
-"""Manifest and layer media types the client reads and writes (clarifications §2)."""
+"""Manifest and layer media types the client reads and writes (docs/sync.md#media-types)."""
 
 from __future__ import annotations
 

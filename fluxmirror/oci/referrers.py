@@ -2,7 +2,7 @@
 
 A registry either answers the OCI 1.1 referrers API or it does not; for those that do not, the
 referrers tag schema keeps an OCI index under the tag `<alg>-<hex>` of the subject. Listing tries
-the API first and falls back to that tag (clarifications §3). Pushing a manifest with a `subject`
+the API first and falls back to that tag (docs/sync.md#referrer-listing). Pushing a manifest with a `subject`
 to a registry without the API means keeping that tag's index current: merged, never shrunk, and
 written with one manifest PUT, so a reader sees the old index or the new one, never a torn one.
 """

@@ -2,7 +2,7 @@
 the destination, and publish it as a Helm OCI artifact when missing (or drifted, with overwrite).
 
 The archive is always downloaded first, also in `--dry-run` and when up to date, because its
-digest is what the destination is compared with (clarifications §1.4).
+digest is what the destination is compared with (docs/sync.md#chart-drift).
 """
 
 from __future__ import annotations

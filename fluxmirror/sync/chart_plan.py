@@ -1,7 +1,7 @@
 """Planning a charts entry: read the repository's index once and select the versions to mirror.
 
 Chart entries are built before anything runs, because a broken Helm `repositories.yaml` or TLS
-setting is a configuration error of the whole run, not of one entry (clarifications §1.6).
+setting is a configuration error of the whole run, not of one entry (docs/sync.md#helm-repositories).
 """
 
 from __future__ import annotations

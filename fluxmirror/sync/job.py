@@ -1,4 +1,4 @@
-"""Running one job to a final row: retries inside one `--timeout` deadline (clarifications §2.2).
+"""Running one job to a final row: retries inside one `--timeout` deadline (docs/sync.md#job-retries).
 
 A job is one selected tag or chart version. An attempt either returns the row or raises
 `JobFailure`; only transient failures are retried, 200 ms × 2ⁿ apart, each retry re-running the

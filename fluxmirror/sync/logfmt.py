@@ -1,4 +1,4 @@
-"""The `--verbose` log line format (clarifications §8.5): `YYYY/MM/DD HH:MM:SS message key=value …`.
+"""The `--verbose` log line format (docs/sync.md#verbose-log): `YYYY/MM/DD HH:MM:SS message key=value …`.
 
 The reference logs through a plain `slog` handler in the standard `log` package's layout, so users
 grep these lines; keys keep the order the caller gives, and a value is quoted with Go's

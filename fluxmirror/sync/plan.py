@@ -1,6 +1,6 @@
 """Planning an artifacts entry: list the source's tags, select the ones to mirror, snapshot referrers.
 
-Planning is not bound by `--timeout` (clarifications §2.2); its failure fails the whole entry,
+Planning is not bound by `--timeout` (docs/sync.md#planning); its failure fails the whole entry,
 reported with an empty `tags` list while the other entries still run. With `includeReferrers`,
 each selected tag's referrers are listed once here, and every retry of its job reuses that list.
 """

@@ -1,4 +1,4 @@
-"""The referrer step of a tag's job: mirror each snapshotted referrer by digest (clarifications §3).
+"""The referrer step of a tag's job: mirror each snapshotted referrer by digest (docs/sync.md#referrer-step).
 
 A referrer missing at the destination is always copied, overwrite or not: it is usually a
 signature published after the tag was first mirrored. A referrer is addressed by digest, so it

@@ -1,8 +1,8 @@
 """Turn the engine's results into exit codes, the summary, the Report envelope and verbose totals.
 
 The CLI, the text summary line, the structured report and the verbose log all use these counts:
-tag rows only (referrer rows never count), with plan-failed entries added to `failed`, exactly as
-`report.md` and clarifications §8.5/§8.6 describe. Everything is pure except `log_summary`.
+tag rows only (referrer rows never count), with plan-failed entries added to `failed`, as
+docs/sync.md#counting and docs/sync.md#exit-codes state. Everything is pure except `log_summary`.
 """
 
 from __future__ import annotations

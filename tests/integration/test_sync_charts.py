@@ -46,7 +46,7 @@ def expected_config(version: str, app_version: str) -> bytes:
 
 
 def expected_manifest(config: bytes, chart: bytes) -> bytes:
-    """The manifest clarifications §1.1 prescribes, written out independently of the product."""
+    """The manifest docs/sync.md#chart-manifest describes, written out independently of the product."""
     return json.dumps(
         {
             "schemaVersion": 2,

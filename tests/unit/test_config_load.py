@@ -1,4 +1,4 @@
-"""The load pipeline: read, substitute, parse, validate, confine (clarifications §9.1, §9.5)."""
+"""The load pipeline: read, substitute, parse, validate, confine (docs/config.md#load-pipeline, docs/config.md#path-confinement)."""
 
 from __future__ import annotations
 

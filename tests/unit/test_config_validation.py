@@ -1,4 +1,4 @@
-"""Every rule of config.md, with the exact one-line message of clarifications §9.4."""
+"""Every validation rule, in the order and with the one-line messages of docs/config.md#validation-order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""index.yaml parsing (clarifications §1.5) and the one-chart shortcut, which must never change the answer."""
+"""index.yaml parsing (docs/sync.md#chart-index) and the one-chart shortcut, which must never change the answer."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Helm repositories.yaml: where it is, which entry applies to a chart source (§1.6), and the URL
-and credential rules of chart downloads (§1.5)."""
+"""Helm repositories.yaml: where it is, which entry applies to a chart source
+(docs/sync.md#helm-repositories), and the URL
+and credential rules of chart downloads (docs/sync.md#chart-downloads)."""
 
 from __future__ import annotations
 

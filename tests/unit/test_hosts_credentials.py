@@ -1,4 +1,4 @@
-"""Host credentials: token sources, lifetimes and caching (clarifications §5.3), and load-time refusals."""
+"""Host credentials: token sources, lifetimes and caching (docs/sync.md#token-sources), and load-time refusals."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Imports flow one way (cli → sync → oci/auth/config/selection → api), so a reader finds each
-concern in one room and lower layers never reach up; this test keeps it so."""
+"""Imports flow one way: each layer imports only what ALLOWED lists for it (docs/development.md#layering
+mirrors the table), so a reader finds each concern in one room and lower layers never reach up; this
+test keeps it so."""
 
 from __future__ import annotations
 
