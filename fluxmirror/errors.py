@@ -19,6 +19,7 @@ __all__ = [
     "KeygenError",
     "NotImplementedYetError",
     "UsageError",
+    "unexpected",
 ]
 
 
@@ -64,3 +65,11 @@ class NotImplementedYetError(FluxMirrorError):
 
     def __init__(self, command: str) -> None:
         super().__init__(f"{command}: not implemented yet in fluxmirror")
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line for an exception no layer anticipated (a defect): its type and message, so a user can
+    report it, without a traceback and with control characters escaped."""
+    text = " ".join(str(exc).split())
+    line = f"internal error: {type(exc).__name__}: {text}" if text else f"internal error: {type(exc).__name__}"
+    return line.encode("unicode_escape").decode("ascii") if not line.isprintable() else line

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from fluxmirror.scrub import remember
+
 __all__ = ["ANONYMOUS", "Credential", "CredentialSource"]
 
 
@@ -26,6 +28,9 @@ class Credential:
     password: str = ""
     identity_token: str = ""
     registry_token: str = ""
+
+    def __post_init__(self) -> None:
+        remember(self.password, self.identity_token, self.registry_token)
 
     @property
     def is_anonymous(self) -> bool:

@@ -14,8 +14,9 @@ from fluxmirror.cli.login import login
 from fluxmirror.cli.options import GlobalOptions, NoEnvsubstOption
 from fluxmirror.cli.secret import secret
 from fluxmirror.cli.sync import sync
+from fluxmirror.cli.terminal import terminal_safe
 from fluxmirror.cli.version import version
-from fluxmirror.errors import FluxMirrorError
+from fluxmirror.errors import FluxMirrorError, unexpected
 
 __all__ = ["PROG_NAME", "app", "main"]
 
@@ -46,7 +47,7 @@ for _command in (sync, login, secret, keygen, version):
 
 
 def _fail(message: str, code: int = 1) -> int:
-    print(f"✗ {message}", file=sys.stderr)
+    print(f"✗ {terminal_safe(message)}", file=sys.stderr)
     return code
 
 
@@ -67,4 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted", 130)
     except BrokenPipeError:
         return 1
+    except Exception as exc:  # the last resort: a defect still ends with one line and exit 1
+        return _fail(unexpected(exc))
     return result if isinstance(result, int) else 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Final, TextIO
 
+from fluxmirror.cli.terminal import terminal_safe
 from fluxmirror.sync.events import JobOutcome
 from fluxmirror.sync.output import live_lines, plan_failed_line
 
@@ -72,7 +73,7 @@ class TextProgress:
         with self._lock:
             was_drawn = self._drawn
             self._erase_locked()
-            _write(self._out, text)
+            _write(self._out, terminal_safe(text))
             if was_drawn and not self._stopped.is_set():
                 self._draw_locked()
 

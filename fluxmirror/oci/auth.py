@@ -24,6 +24,7 @@ import msgspec
 
 from fluxmirror.auth.credentials import Credential, CredentialSource
 from fluxmirror.oci.errors import OCIError
+from fluxmirror.scrub import remember
 
 __all__ = ["Authenticator", "Challenge", "TokenRequest", "parse_challenge", "pull_scope", "push_scope"]
 
@@ -177,6 +178,7 @@ class Authenticator:
         token = response.token or response.access_token
         if not token:
             raise OCIError(f"{self._registry}: token response from {realm} has no token")
+        remember(token)
         lifetime = response.expires_in if response.expires_in > 0 else _DEFAULT_TOKEN_SECONDS
         self._tokens[scopes] = (token, started + lifetime * 0.9)
         return token

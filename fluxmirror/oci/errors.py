@@ -17,6 +17,7 @@ from fluxmirror.errors import FluxMirrorError
 from fluxmirror.http.errors import StatusError
 from fluxmirror.http.status import TRANSIENT_STATUSES
 from fluxmirror.http.urls import redact_url
+from fluxmirror.scrub import scrub
 
 __all__ = [
     "MAX_ERROR_BODY",
@@ -56,7 +57,7 @@ class Diagnostic:
 
     def __str__(self) -> str:
         text = f"{self.code}: {self.message}"
-        return text if self.detail is None else f"{text}; {_go_value(self.detail)}"
+        return scrub(text if self.detail is None else f"{text}; {_go_value(self.detail)}")
 
 
 def _go_value(value: Any) -> str:
@@ -123,7 +124,7 @@ class RegistryError(StatusError):
         except ValueError:
             phrase = ""
         head = f"unexpected status code {status} {phrase}".rstrip()
-        text = body[:MAX_ERROR_BODY].decode("utf-8", "replace").strip()
+        text = scrub(body[:MAX_ERROR_BODY].decode("utf-8", "replace")).strip()
         if not text and method == "HEAD":
             return f"{head} (HEAD responses have no body, use GET for details)"
         return f"{head}: {' '.join(text.split())}" if text else head

@@ -105,7 +105,7 @@ async def plan_chart(entry: ChartEntry, fetcher: HelmFetcher) -> ChartPlan:
         raise PlanError(f"parse index from {redact_url(url)}: {exc}") from exc
     versions: Sequence[ChartVersion] = index.versions(name)
     if not versions:
-        raise PlanError(f'chart "{name}" not found in index {entry.access.source}')
+        raise PlanError(f'chart "{name}" not found in index {redact_url(entry.access.source)}')
     selector = Selector(semver=entry.spec.version, limit=entry.spec.limit, sortBy="semver")
     selection = select_tags([found.version for found in versions], selector)
     for excluded in selection.excluded:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from fluxmirror.api.config import Chart, Config
 from fluxmirror.api.report import EntryStatus, Result, Status, TagResult
 from fluxmirror.auth.credentials import CredentialSource
+from fluxmirror.errors import unexpected
 from fluxmirror.helm.fetch import HelmFetcher
 from fluxmirror.http.session import HttpSession
 from fluxmirror.oci.client import USER_AGENT, Registries
@@ -104,7 +105,11 @@ async def run_sync(
     results: list[Result] = []
     connections = max(64, options.concurrency * 8)
     async with HttpSession(user_agent=USER_AGENT, max_connections=connections) as http:
-        registries = Registries(http, credentials, insecure=options.insecure)
+        # Every registry request is bounded by --timeout too, so planning (which no job deadline
+        # covers) cannot be held forever by a registry that trickles or never answers.
+        registries = Registries(
+            http, credentials, insecure=options.insecure, request_timeout=options.timeout.total_seconds()
+        )
         run = _Run(_copy_session(config, registries, options), HelmFetcher(http), options)
         planners: list[tuple[str, str, bool, Callable[[], Awaitable[Sequence[_Job]]]]] = [
             *((a.source, a.destination, a.spec.overwrite, partial(run.artifact_jobs, a)) for a in artifacts),
@@ -137,10 +142,11 @@ async def _run_entry(
     started = time.monotonic()
     try:
         jobs = await planning
-    except PlanError as exc:
-        log.info(kv("plan failed", entry=source, err=str(exc)))
-        progress.plan_failed(source, str(exc))
-        return Result(source=source, destination=destination, status=EntryStatus.FAILED, error=str(exc), tags=[])
+    except Exception as exc:  # a PlanError, or a defect: either way only this entry fails
+        error = str(exc) if isinstance(exc, PlanError) else unexpected(exc)
+        log.info(kv("plan failed", entry=source, err=error))
+        progress.plan_failed(source, error)
+        return Result(source=source, destination=destination, status=EntryStatus.FAILED, error=error, tags=[])
     log.info(kv("entry started", source=source, jobs=len(jobs)))
     settings = JobSettings(
         retries=options.retries,
@@ -152,7 +158,10 @@ async def _run_entry(
 
     async def run(job: _Job) -> TagResult:
         async with limit:
-            row = await job.run(settings)
+            try:
+                row = await job.run(settings)
+            except Exception as exc:  # a defect: the row says so and the other jobs go on
+                row = TagResult(tag=job.ident, status=Status.FAILED, error=unexpected(exc))
         progress.job_finished(
             JobOutcome(entry=source, ident=job.ident, status=row.status, destination=job.destination, error=row.error)
         )

@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "kube": {"api", "auth"},
     "cli": {"api", "selection", "oci", "auth", "config", "helm", "sync", "kube", "http"},
 }
-SHARED_LEAVES = {"errors", "oserror", "gojson", "gostrconv", "__init__"}
+SHARED_LEAVES = {"errors", "oserror", "gojson", "gostrconv", "scrub", "__init__"}
 CLI_ONLY_THIRD_PARTY = {"typer", "uvloop"}
 
 
