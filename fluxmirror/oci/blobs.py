@@ -9,6 +9,7 @@ only after the hash matches; on a mismatch it is cancelled and nothing is commit
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK: Final = 1024 * 1024
 MAX_RESUMES: Final = 5
+ABANDON_SECONDS: Final = 5.0
 
 
 class Placement(Enum):
@@ -233,6 +235,15 @@ class _Upload:
         ):
             pass
 
+    async def abandon(self, location: str) -> None:
+        """Cancel the upload session within `ABANDON_SECONDS`, also while this task is being cancelled,
+        so a registry does not keep a half-written upload until it expires."""
+        try:
+            async with asyncio.timeout(ABANDON_SECONDS):
+                await self.cancel(location)
+        except TimeoutError:
+            log.info("could not cancel upload of %s: no answer within %ss", self.blob.digest, ABANDON_SECONDS)
+
     async def cancel(self, location: str) -> None:
         try:
             async with self.destination.request(
@@ -261,8 +272,8 @@ async def transfer_blob(
     upload = _Upload(source, destination, repository, blob)
     try:
         location = await upload.send(location, chunk_size)
-    except Exception:
-        await upload.cancel(location)
+    except BaseException:  # a failure, or the job's cancellation: either way the session is abandoned
+        await upload.abandon(location)
         raise
     await upload.commit(location)
     return Placement.PUSHED

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from fluxmirror.oci.blobs import Placement, RegistrySource, transfer_blob
 from fluxmirror.oci.client import Registries, RegistryClient
@@ -26,6 +27,15 @@ __all__ = ["CopySession", "copy_manifest"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True)
+class _SharedTransfer:
+    """One blob transfer and how many jobs are waiting for it: jobs needing the same blob in the same
+    repository share it, and it is cancelled when the last of them is (a job past its deadline)."""
+
+    task: asyncio.Task[Placement]
+    waiters: int = 0
+
+
 @dataclass
 class CopySession:
     """Run-wide transfer state shared by every copy: the clients, upload settings, and what moved."""
@@ -35,7 +45,7 @@ class CopySession:
     blob_parallelism: int = 4
     fallback_indexes: FallbackIndexes = field(default_factory=FallbackIndexes)
     _placed: dict[tuple[str, str], str] = field(default_factory=dict)
-    _inflight: dict[tuple[str, str, str], asyncio.Task[Placement]] = field(default_factory=dict)
+    _inflight: dict[tuple[str, str, str], _SharedTransfer] = field(default_factory=dict)
 
     def mount_source(self, source: Repository, destination: Repository, digest: str) -> str | None:
         """A repository on the destination registry that can lend the blob, if any."""
@@ -46,14 +56,28 @@ class CopySession:
 
     async def place_blob(self, source: Repository, destination: Repository, blob: Descriptor) -> None:
         key = (destination.registry, destination.path, blob.digest)
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._transfer(source, destination, blob))
-            self._inflight[key] = task
-            task.add_done_callback(lambda _done: self._inflight.pop(key, None))
-        placement = await asyncio.shield(task)
+        transfer = self._inflight.get(key)
+        if transfer is None or transfer.task.cancelling():
+            transfer = _SharedTransfer(asyncio.ensure_future(self._transfer(source, destination, blob)))
+            self._inflight[key] = transfer
+            transfer.task.add_done_callback(partial(self._finished, key, transfer))
+        transfer.waiters += 1
+        try:
+            placement = await asyncio.shield(transfer.task)
+        except asyncio.CancelledError:
+            if transfer.waiters == 1:  # no other job waits for it: stop the transfer with this job
+                transfer.task.cancel()
+            raise
+        finally:
+            transfer.waiters -= 1
         self._placed.setdefault((destination.registry, blob.digest), destination.path)
         log.info("%s blob: %s", placement.value, blob.digest)
+
+    def _finished(self, key: tuple[str, str, str], transfer: _SharedTransfer, task: asyncio.Task[Placement]) -> None:
+        if self._inflight.get(key) is transfer:
+            self._inflight.pop(key)
+        if not task.cancelled():
+            task.exception()  # its waiters re-raise it; a transfer nobody awaits any more is not an error
 
     async def _transfer(self, source: Repository, destination: Repository, blob: Descriptor) -> Placement:
         return await transfer_blob(
