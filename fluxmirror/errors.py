@@ -1,12 +1,43 @@
-"""The exception tree every layer raises; the CLI turns it into `✗ <message>` and an exit code.
+"""The exception tree: every failure a user can see is a `FluxMirrorError`, whose message is the one
+line the CLI prints (`✗ <message>`, exit 1) or a report row's `error`. `temporary` (a constructor
+argument) says whether trying again may succeed, and sync jobs retry only those; `prefixed(context)`
+names a failure by its caller's context without changing its class or attributes.
 
-FluxMirrorError            one-line message meant for the user; exit code 1
-├── UsageError             a flag or argument has a bad value
-├── ConfigError            the config cannot be read, parsed, validated or confined
-├── KeygenError            `keygen` could not write the key pair
-└── NotImplementedYetError the command exists but is not built yet
+FluxMirrorError                        fluxmirror.errors
+├── UsageError                         a flag or argument has a bad value
+├── ConfigError                        the config cannot be read, parsed, validated or confined
+├── KeygenError                        `keygen` could not write the key pair
+├── NotImplementedYetError             a documented command this build does not implement
+├── CredentialError                    auth.dockerconfig: the Docker config or a credential helper failed
+├── HostCredentialError                auth.hosts: a `hosts[]` credential cannot be read or minted
+├── DockerLoginError                   auth.dockerlogin: `login` cannot write the Docker config
+├── KubeError                          kube.client: the Kubernetes API refused or could not be reached
+├── NetworkError                       http.errors: an HTTP exchange failed
+│   ├── TransportError                 the connection failed (refused, reset, timed out, cut); temporary
+│   │   └── TLSError                   the TLS handshake failed (an untrusted certificate); not temporary
+│   ├── StatusError                    an unaccepted status (`status`, `url`, `retry_after`); temporary
+│   │   │                              when 408, 429, 499, 5xx or 522
+│   │   └── RegistryError              oci.errors: with the body's `diagnostics` (code, message, detail);
+│   │                                  TOOMANYREQUESTS and UNAVAILABLE make it temporary
+│   ├── BodyError                      a body over its cap, or shorter than its Content-Length (temporary)
+│   └── RedirectError                  too many redirects, or a redirect to a non-HTTP URL
+├── OCIError                           oci.errors: registry content or protocol fluxmirror cannot accept
+│   ├── ManifestError                  a manifest cannot be parsed or names an invalid digest
+│   └── DigestMismatchError            content does not hash to its digest; nothing is committed
+├── FetchError                         helm.fetch: a chart cannot be used (not in the index, wrong digest)
+├── ChartError                         helm.chart: a chart archive or its Chart.yaml is invalid
+└── PlanError                          sync.plan: an entry cannot be planned; fails that entry only
 
-Messages never carry secrets: whoever raises one is responsible for leaving credentials out.
+Internal signals, never shown as such: parse errors raised by pure parsers and turned into one of the
+above by their caller (`EnvsubstError`, `InvalidReferenceError`, `JWKError`, `HelperMissingError`,
+`ArchiveError`, `IndexParseError`, `DecodeError`, `GoRegexError`, `InvalidVersionError`,
+`InvalidConstraintError`, all `ValueError`s or `LookupError`s), and the sync engine's `JobFailure`
+and `ReferrerFailure`, which carry a `FluxMirrorError` with the row's partial results.
+
+An exception outside this tree is a defect: the engine fails only the entry or job it happened in,
+and `cli.app.main` ends the process with one line built by `unexpected` (never a traceback).
+Messages never carry secrets: URLs are redacted where they are built and server-supplied text is
+scrubbed (`fluxmirror.scrub`) before it is quoted.
 """
 
 from __future__ import annotations

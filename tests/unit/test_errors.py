@@ -91,3 +91,29 @@ def test_main_turns_a_defect_into_one_line_and_exit_1(
     captured = capsys.readouterr()
     assert captured.err == "✗ internal error: ZeroDivisionError: division by zero\\x1b\n"
     assert "Traceback" not in captured.err
+
+
+def _exceptions_defined_in_fluxmirror() -> set[str]:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import fluxmirror
+
+    names: set[str] = set()
+    for module_info in pkgutil.walk_packages(fluxmirror.__path__, "fluxmirror."):
+        if module_info.name == "fluxmirror.__main__":
+            continue  # running it is its only job
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            if inspect.isclass(value) and issubclass(value, Exception) and value.__module__ == module.__name__:
+                names.add(name)
+    return names
+
+
+def test_the_errors_docstring_names_every_exception_class() -> None:
+    import fluxmirror.errors
+
+    documented = fluxmirror.errors.__doc__ or ""
+    missing = {name for name in _exceptions_defined_in_fluxmirror() if not name.startswith("_")}
+    assert {name for name in missing if name not in documented} == set()
