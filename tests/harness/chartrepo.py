@@ -112,7 +112,8 @@ class ChartRepository:
     ``url`` is the repository URL as a user would configure it: no trailing slash (the product must
     treat it as a directory) and, with ``required_query``, the query every request must carry.
     ``hostname`` is the name put in URLs (the server always binds 127.0.0.1; the PKI's certificate
-    is valid for both ``127.0.0.1`` and ``localhost``), so two servers can differ by host name too.
+    is valid for ``127.0.0.1`` and ``pki.SERVER_NAMES``), so two servers can differ by host name
+    too; ``hostname="charts.test"`` makes one reachable only through ``harness.forwardproxy``.
 
     Request checks run in this order: required query (403), Basic auth (401 with a challenge),
     fault rules, then the files. TLS and the client certificate are checked in the handshake.

@@ -19,6 +19,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = dt.timedelta(days=2)
 
+REGISTRY_NAME = "registry.test"
+"""A registry's name when a test reaches it through ``harness.forwardproxy``: it never resolves."""
+CHARTS_NAME = "charts.test"
+"""A chart repository's name when a test reaches it through ``harness.forwardproxy``."""
+SERVER_NAMES = ("localhost", REGISTRY_NAME, CHARTS_NAME)
+"""DNS names of the one server certificate (besides ``127.0.0.1``). The ``.test`` names are
+reserved (RFC 6761) and resolve nowhere, so a client can reach them only through the forward
+proxy's host map; carrying them here lets it verify the certificate as it would any other."""
+
 
 @dataclass(frozen=True)
 class PKI:
@@ -50,7 +59,7 @@ def create_pki(directory: Path) -> PKI:
         ca_cert,
         "fluxmirror test registry",
         usage=ExtendedKeyUsageOID.SERVER_AUTH,
-        sans=[x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost")],
+        sans=[x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), *map(x509.DNSName, SERVER_NAMES)],
     )
     client_key, client_cert = _leaf(ca_key, ca_cert, "fluxmirror test client", usage=ExtendedKeyUsageOID.CLIENT_AUTH)
     # distribution verifies the token's x5c chain against `rootcertbundle` with

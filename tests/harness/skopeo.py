@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,8 @@ def isolation() -> _Isolation:
     return _Isolation(authfile, policy, registries_d, env)
 
 
-def _run(args: list[str]) -> bytes:
+def _run(args: list[str], env: Mapping[str, str] | None = None) -> bytes:
+    """Run skopeo isolated; ``env`` adds variables on top, e.g. HTTPS_PROXY for harness.forwardproxy."""
     sandbox = isolation()
     command = [
         SKOPEO_BIN,
@@ -73,7 +75,7 @@ def _run(args: list[str]) -> bytes:
         "60s",
         *args,
     ]
-    result = subprocess.run(command, capture_output=True, env=sandbox.env, timeout=120, check=False)
+    result = subprocess.run(command, capture_output=True, env=sandbox.env | dict(env or {}), timeout=120, check=False)
     if result.returncode != 0:
         raise SkopeoError(args, result.returncode, result.stderr.decode(errors="replace"))
     return result.stdout
@@ -95,16 +97,22 @@ def inspect_raw(
     tls_verify: bool = False,
     cert_dir: Path | None = None,
     config: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> bytes:
     """The manifest (or with ``config`` the config blob) exactly as the registry serves it."""
     flags = ["--raw", *(["--config"] if config else [])]
-    return _run(["inspect", *flags, *access("", creds, tls_verify, cert_dir), ref])
+    return _run(["inspect", *flags, *access("", creds, tls_verify, cert_dir), ref], env)
 
 
 def list_tags(
-    ref: str, *, creds: Credentials | None = None, tls_verify: bool = False, cert_dir: Path | None = None
+    ref: str,
+    *,
+    creds: Credentials | None = None,
+    tls_verify: bool = False,
+    cert_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> list[str]:
-    output = _run(["list-tags", *access("", creds, tls_verify, cert_dir), ref])
+    output = _run(["list-tags", *access("", creds, tls_verify, cert_dir), ref], env)
     return list(json.loads(output).get("Tags") or [])
 
 
@@ -119,6 +127,7 @@ def copy(
     src_cert_dir: Path | None = None,
     dest_cert_dir: Path | None = None,
     all_images: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> None:
     """Copy between any two skopeo transports (``docker://``, ``oci:``, ...), byte for byte."""
     _run(
@@ -131,5 +140,6 @@ def copy(
             *access("dest-", dest_creds, dest_tls_verify, dest_cert_dir),
             src,
             dest,
-        ]
+        ],
+        env,
     )
