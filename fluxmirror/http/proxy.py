@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from yarl import URL
 
 from fluxmirror.http.urls import DEFAULT_PORTS
+from fluxmirror.scrub import remember
 
 __all__ = ["ProxySettings"]
 
@@ -41,6 +42,7 @@ def _proxy_url(value: str) -> URL | None:
     parsed = URL(value)
     if not parsed.scheme or not parsed.host:
         parsed = URL(f"http://{value}")
+    remember(parsed.password or "")  # an error text from below may still quote the proxy URL
     return parsed
 
 

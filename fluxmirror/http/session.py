@@ -30,6 +30,7 @@ from fluxmirror.http.errors import RedirectError, TLSError, TransportError
 from fluxmirror.http.proxy import ProxySettings
 from fluxmirror.http.status import REDIRECT_STATUSES
 from fluxmirror.http.urls import redact_url
+from fluxmirror.scrub import scrub
 
 __all__ = ["MAX_REDIRECTS", "Authorize", "Body", "HttpSession", "TLSChoice"]
 
@@ -156,10 +157,13 @@ def map_client_error(method: str, url: URL, exc: BaseException) -> TransportErro
         return TLSError(f"{where}: {_one_line(exc)}")
     if isinstance(exc, TimeoutError):
         return TransportError(f"{where}: timeout")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):  # its text would show the proxy URL, password included
+        return TransportError(f"{where}: proxy answered {exc.status} {exc.message}".rstrip())
     if isinstance(exc, aiohttp.InvalidURL):
         return TransportError(f"{where}: invalid URL", temporary=False)
     return TransportError(f"{where}: {_one_line(exc)}")
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """The exception's text on one line, without any secret the run knows (it may quote a URL)."""
+    return scrub(" ".join(str(exc).split())) or type(exc).__name__
