@@ -15,7 +15,7 @@ from fluxmirror.config.envsubst import EnvsubstError, substitute
 from fluxmirror.config.paths import confine_paths
 from fluxmirror.config.validate import validate_config
 from fluxmirror.errors import ConfigError
-from fluxmirror.oserror import path_error
+from fluxmirror.gocompat.oserror import path_error
 
 __all__ = ["STDIN", "LoadedConfig", "load_config", "parse_config"]
 

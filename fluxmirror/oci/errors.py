@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Final
 
 from fluxmirror.errors import FluxMirrorError
+from fluxmirror.gocompat.fmt import format_v
 from fluxmirror.httputil import TRANSIENT_STATUSES, redact_url
 
 __all__ = [
@@ -57,19 +58,6 @@ def registry_url(url: str) -> str:
     return redact_url(url, readable=_READABLE_QUERY)
 
 
-def _go_value(value: Any) -> str:
-    """Render JSON detail the way Go's `%v` prints decoded JSON (`map[Action:pull Name:x]`)."""
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{key}:{_go_value(value[key])}" for key in sorted(value)) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(_go_value(item) for item in value) + "]"
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _diagnostics(body: bytes) -> list[str]:
     try:
         document = json.loads(body)
@@ -84,7 +72,7 @@ def _diagnostics(body: bytes) -> list[str]:
             continue
         text = f"{error.get('code', '')}: {error.get('message', '')}"
         if error.get("detail") is not None:
-            text += f"; {_go_value(error['detail'])}"
+            text += f"; {format_v(error['detail'])}"
         rendered.append(text)
     return rendered
 

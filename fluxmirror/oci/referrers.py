@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from fluxmirror.gojson import go_json
+from fluxmirror.gocompat.encoding_json import go_json
 from fluxmirror.oci.auth import pull_scope
 from fluxmirror.oci.client import MAX_MANIFEST_BYTES, RegistryClient
 from fluxmirror.oci.errors import ManifestError, OCIError, RegistryError
