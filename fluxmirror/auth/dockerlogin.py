@@ -26,7 +26,7 @@ import msgspec
 
 from fluxmirror.auth.credhelper import HelperMissingError, find_helper, first_line, helper_program, require_helper
 from fluxmirror.errors import FluxMirrorError
-from fluxmirror.oserror import path_error
+from fluxmirror.gocompat.oserror import path_error
 
 __all__ = ["DockerConfigFile", "DockerLoginError", "docker_config_dir"]
 

@@ -23,7 +23,7 @@ from fluxmirror.api.config import Host
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.credentials import Credential, CredentialSource
 from fluxmirror.errors import FluxMirrorError
-from fluxmirror.oserror import path_error
+from fluxmirror.gocompat.oserror import path_error
 
 if TYPE_CHECKING:
     from fluxmirror.auth.jwk import SigningKey

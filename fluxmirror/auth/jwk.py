@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from fluxmirror.gojson import go_json
+from fluxmirror.gocompat.encoding_json import go_json
 
 __all__ = [
     "JWKError",

@@ -15,7 +15,7 @@ from typing import Final
 
 from fluxmirror.auth.jwk import generate_ed25519_key_set, new_uuid6
 from fluxmirror.errors import KeygenError
-from fluxmirror.oserror import path_error
+from fluxmirror.gocompat.oserror import path_error
 
 __all__ = ["KeyPairPaths", "write_key_pair"]
 

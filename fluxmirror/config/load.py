@@ -16,7 +16,7 @@ from fluxmirror.config.normalize import normalize_config
 from fluxmirror.config.paths import confine_paths
 from fluxmirror.config.validate import validate_config
 from fluxmirror.errors import ConfigError
-from fluxmirror.oserror import path_error
+from fluxmirror.gocompat.oserror import path_error
 
 __all__ = ["STDIN", "LoadedConfig", "load_config", "parse_config"]
 

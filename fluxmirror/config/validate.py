@@ -27,9 +27,9 @@ from fluxmirror.api.config import (
 from fluxmirror.config.decode import join_path
 from fluxmirror.config.spiffe import check_spiffe_id, check_trust_domain
 from fluxmirror.errors import ConfigError
+from fluxmirror.gocompat.regexp import GoRegexError, compile_go
+from fluxmirror.gocompat.semver import Constraint, InvalidConstraintError
 from fluxmirror.oci.reference import InvalidReferenceError, parse_repository
-from fluxmirror.selection.goregex import GoRegexError, compile_go
-from fluxmirror.selection.semver import Constraint, InvalidConstraintError
 
 __all__ = ["validate_config"]
 

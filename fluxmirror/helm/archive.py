@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
-from fluxmirror.gostrconv import go_quote
+from fluxmirror.gocompat.strconv import go_quote
 
 __all__ = ["MAX_CHART_BYTES", "MAX_FILE_BYTES", "ArchiveError", "RootFiles", "read_root_files"]
 

@@ -5,7 +5,7 @@ does, any root `requirements.yaml`) decoded into the metadata struct, a missing 
 to `v1`, and `Metadata.Validate()` applied — which also sanitises strings in place, so its effects are
 part of the published bytes. A chart Helm refuses to load is refused here with Helm's reason.
 
-The decoding rules live in `goyaml`, the archive rules in `archive`; this module holds the metadata
+The decoding rules live in `gocompat.yaml_v2`, the archive rules in `archive`; this module holds the metadata
 schema (field order and `omitempty` come from Helm's struct tags) and the validation.
 """
 
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from fluxmirror.errors import FluxMirrorError
-from fluxmirror.gostrconv import go_quote
+from fluxmirror.gocompat.semver import InvalidVersionError, Version
+from fluxmirror.gocompat.strconv import go_quote
+from fluxmirror.gocompat.structs import Field, GoType, Kind, marshal, unmarshal, zero
+from fluxmirror.gocompat.yaml_v2 import DecodeError
 from fluxmirror.helm.archive import ArchiveError, read_root_files
-from fluxmirror.helm.gostruct import Field, GoType, Kind, marshal, unmarshal, zero
-from fluxmirror.helm.goyaml import DecodeError
-from fluxmirror.selection.semver import InvalidVersionError, Version
 
 __all__ = ["ChartError", "ChartMetadata", "load_chart", "sanitize"]
 

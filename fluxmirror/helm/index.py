@@ -7,7 +7,7 @@ and that block are parsed; anything unusual (JSON, flow style, aliases, a name l
 back to parsing the whole document, so the shortcut never changes the answer, only its cost.
 
 Parsing uses libyaml's base loader, which keeps every scalar as the text written. Helm's decoder
-differs for an unquoted number in a string field (`version: 1.10` becomes "1.1", see `goyaml`);
+differs for an unquoted number in a string field (`version: 1.10` becomes "1.1", see `gocompat.yaml_v2`);
 `helm repo index` quotes such versions, so only hand-written indexes can tell. Entries Helm would
 drop (null, not a mapping, no name, a version that is not semver) are dropped here too
 (docs/sync.md#chart-index).
@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import yaml
 
-from fluxmirror.selection.semver import InvalidVersionError, Version
+from fluxmirror.gocompat.semver import InvalidVersionError, Version
 
 __all__ = ["ChartIndex", "ChartVersion", "IndexParseError", "parse_index"]
 

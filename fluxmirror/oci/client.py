@@ -22,7 +22,7 @@ from yarl import URL
 
 from fluxmirror import __version__
 from fluxmirror.auth.credentials import CredentialSource
-from fluxmirror.gostrconv import go_quote
+from fluxmirror.gocompat.strconv import go_quote
 from fluxmirror.http.body import read_body, read_prefix
 from fluxmirror.http.errors import NetworkError, StatusError, TLSError
 from fluxmirror.http.session import Body, HttpSession, TLSChoice

@@ -14,6 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from fluxmirror.errors import FluxMirrorError
+from fluxmirror.gocompat.fmt import format_v
 from fluxmirror.http.errors import StatusError
 from fluxmirror.http.status import TRANSIENT_STATUSES
 from fluxmirror.http.urls import redact_url
@@ -57,20 +58,7 @@ class Diagnostic:
 
     def __str__(self) -> str:
         text = f"{self.code}: {self.message}"
-        return scrub(text if self.detail is None else f"{text}; {_go_value(self.detail)}")
-
-
-def _go_value(value: Any) -> str:
-    """Render JSON detail the way Go's `%v` prints decoded JSON (`map[Action:pull Name:x]`)."""
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{key}:{_go_value(value[key])}" for key in sorted(value)) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(_go_value(item) for item in value) + "]"
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        return scrub(text if self.detail is None else f"{text}; {format_v(self.detail)}")
 
 
 class _ErrorBody(msgspec.Struct):

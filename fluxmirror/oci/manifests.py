@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from fluxmirror.gostrconv import go_quote
+from fluxmirror.gocompat.strconv import go_quote
 from fluxmirror.oci.errors import ManifestError
 from fluxmirror.oci.mediatypes import (
     DOCKER_SCHEMA1,

@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from fluxmirror.gojson import go_json
-from fluxmirror.gostrconv import go_quote
+from fluxmirror.gocompat.encoding_json import go_json
+from fluxmirror.gocompat.strconv import go_quote
 from fluxmirror.http.body import read_body
 from fluxmirror.oci.auth import pull_scope
 from fluxmirror.oci.client import MAX_MANIFEST_BYTES, RegistryClient

@@ -8,20 +8,15 @@ extraction) drives filtering and sorting, but the original tag is what gets sele
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from fluxmirror.api.config import SORT_STRATEGIES, Selector
-from fluxmirror.selection.goregex import compile_go, expand
-from fluxmirror.selection.semver import Constraint, InvalidVersionError, Version
+from fluxmirror.gocompat.regexp import compile_go, expand
+from fluxmirror.gocompat.semver import Constraint, InvalidVersionError, Version
+from fluxmirror.gocompat.strconv import parse_go_float
 
-__all__ = ["Excluded", "Selection", "parse_go_float", "select_tags", "underscores_ok"]
-
-_GO_SPECIAL_FLOAT: Final = re.compile(r"[+-]?(?:inf|infinity)|nan", re.ASCII | re.IGNORECASE)
-_GO_HEX_FLOAT: Final = re.compile(r"[+-]?0[xX](?P<mantissa>[0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?)[pP][+-]?[0-9][0-9_]*")
-_GO_DECIMAL_FLOAT: Final = re.compile(r"[+-]?(?P<mantissa>[0-9_]*(?:\.[0-9_]*)?)(?:[eE][+-]?[0-9][0-9_]*)?")
+__all__ = ["Excluded", "Selection", "select_tags"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,48 +40,6 @@ class _Candidate:
     tag: str
     key: str
     version: Version | None = None
-
-
-def underscores_ok(text: str) -> bool:
-    """Go's strconv rule for `_` in a number literal: only between digits, or right after a base prefix."""
-    body = text[1:] if text[:1] in ("+", "-") else text
-    saw, start, hex_digits = "^", 0, False
-    if len(body) >= 2 and body[0] == "0" and body[1] in "bBoOxX":
-        saw, start, hex_digits = "0", 2, body[1] in "xX"
-    for char in body[start:]:
-        if char.isascii() and (char.isdigit() or (hex_digits and char in "abcdefABCDEF")):
-            saw = "0"
-        elif char == "_":
-            if saw != "0":
-                return False
-            saw = "_"
-        elif saw == "_":
-            return False
-        else:
-            saw = "!"
-    return saw != "_"
-
-
-def parse_go_float(text: str) -> float | None:
-    """Go's `strconv.ParseFloat(text, 64)`: the value, or None where Go returns an error.
-
-    Python's `float` is not a stand-in: it trims whitespace, reads non-ASCII digits and signed NaN,
-    and rejects hex floats, while Go also fails on finite literals that overflow to infinity.
-    """
-    if _GO_SPECIAL_FLOAT.fullmatch(text):
-        return float(text)
-    hex_float = _GO_HEX_FLOAT.fullmatch(text)
-    match = hex_float or _GO_DECIMAL_FLOAT.fullmatch(text)
-    if match is None or not match["mantissa"].strip("._"):
-        return None
-    if "_" in text and not underscores_ok(text):
-        return None
-    plain = text.replace("_", "")
-    try:
-        value = float.fromhex(plain) if hex_float else float(plain)
-    except OverflowError:
-        return None
-    return None if math.isinf(value) else value
 
 
 def select_tags(tags: Sequence[str], selector: Selector) -> Selection:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Final, TextIO
 
-from fluxmirror.gostrconv import go_quote
+from fluxmirror.gocompat.strconv import go_quote
 
 __all__ = ["LOGGER_NAME", "VerboseFormatter", "configure_verbose_logging", "kv"]
 

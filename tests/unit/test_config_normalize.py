@@ -23,7 +23,7 @@ from fluxmirror.cli.hosts import select_hosts
 from fluxmirror.config import load_config
 from fluxmirror.config.normalize import normalize_config
 from fluxmirror.errors import ConfigError
-from fluxmirror.selection.semver import InvalidConstraintError
+from fluxmirror.gocompat.semver import InvalidConstraintError
 from fluxmirror.selection.tags import select_tags
 from fluxmirror.sync.chart_plan import build_chart_entries
 

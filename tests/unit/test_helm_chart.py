@@ -11,7 +11,6 @@ import pytest
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.helm import archive
 from fluxmirror.helm.chart import ChartError, ChartMetadata, load_chart, sanitize
-from fluxmirror.helm.gonum import format_float32_g, format_json_float64
 
 
 def _tgz(files: dict[str, bytes | None], *, symlinks: dict[str, str] | None = None) -> bytes:
@@ -652,37 +651,3 @@ def test_chart_error_is_a_fluxmirror_error() -> None:
 )
 def test_sanitize(text: str, expected: str) -> None:
     assert sanitize(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        pytest.param(1.1, "1.1", id="short"),
-        pytest.param(100000.0, "100000", id="below-exponent-threshold"),
-        pytest.param(1e6, "1e+06", id="exponent-form"),
-        pytest.param(123456789.0, "1.2345679e+08", id="float32-rounding"),
-        pytest.param(0.0001, "0.0001", id="small-fixed"),
-        pytest.param(0.00001, "1e-05", id="small-exponent"),
-        pytest.param(3.4028234663852886e38, "3.4028235e+38", id="max-float32"),
-        pytest.param(1e39, "+Inf", id="float32-overflow"),
-        pytest.param(-0.0, "-0", id="negative-zero"),
-    ],
-)
-def test_format_float32_g(value: float, text: str) -> None:
-    assert format_float32_g(value) == text
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        pytest.param(1.0, "1", id="integral"),
-        pytest.param(0.1, "0.1", id="shortest"),
-        pytest.param(1e20, "100000000000000000000", id="fixed-up-to-1e21"),
-        pytest.param(1e21, "1e+21", id="exponent-from-1e21"),
-        pytest.param(0.000001, "0.000001", id="fixed-down-to-1e-6"),
-        pytest.param(1e-7, "1e-7", id="exponent-without-leading-zero"),
-        pytest.param(float(2**63), "9223372036854776000", id="shortest-digits-zero-padded"),
-    ],
-)
-def test_format_json_float64(value: float, text: str) -> None:
-    assert format_json_float64(value) == text

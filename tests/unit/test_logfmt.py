@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 
 from fluxmirror.api.duration import Duration
-from fluxmirror.gostrconv import go_quote
 from fluxmirror.sync.logfmt import LOGGER_NAME, VerboseFormatter, configure_verbose_logging, kv
 
 
@@ -75,26 +74,6 @@ def test_message_without_values_is_unchanged() -> None:
     assert kv("destination tag drifted from source; skipping (overwrite=false)") == (
         "destination tag drifted from source; skipping (overwrite=false)"
     )
-
-
-@pytest.mark.parametrize(
-    ("text", "quoted"),
-    [
-        ("", '""'),
-        ("plain", '"plain"'),
-        ('"\\', '"\\"\\\\"'),
-        ("\a\b\f\n\r\t\v", '"\\a\\b\\f\\n\\r\\t\\v"'),
-        ("\x00\x1b\x7f", '"\\x00\\x1b\\x7f"'),
-        ("\x85\xa0", '"\\u0085\\u00a0"'),
-        ("\u2028\ufeff", '"\\u2028\\ufeff"'),
-        ("é✓€😀", '"é✓€😀"'),
-        ("\U000e0001", '"\\U000e0001"'),
-        ("raw\udcff", '"raw\\xff"'),
-        ("\ud800", '"\\ufffd"'),
-    ],
-)
-def test_go_quote(text: str, quoted: str) -> None:
-    assert go_quote(text) == quoted
 
 
 @pytest.fixture

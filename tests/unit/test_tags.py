@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 import pytest
 
 from fluxmirror.api.config import RegexFilter, Selector
-from fluxmirror.selection.goregex import GoRegexError
-from fluxmirror.selection.semver import InvalidConstraintError
-from fluxmirror.selection.tags import Excluded, Selection, parse_go_float, select_tags
+from fluxmirror.gocompat.regexp import GoRegexError
+from fluxmirror.gocompat.semver import InvalidConstraintError
+from fluxmirror.selection.tags import Excluded, Selection, select_tags
 
 
 def _selector(
@@ -196,55 +195,6 @@ def test_invalid_inputs_raise_the_validator_errors() -> None:
         select_tags(["1"], _selector(semver="nope"))
     with pytest.raises(GoRegexError, match="missing closing"):
         select_tags(["1"], _selector("(x"))
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param("42", 42.0, id="int"),
-        pytest.param("-0.5", -0.5, id="negative"),
-        pytest.param("+.5", 0.5, id="leading-dot"),
-        pytest.param("5.", 5.0, id="trailing-dot"),
-        pytest.param("1e3", 1000.0, id="exponent"),
-        pytest.param("1E-2", 0.01, id="exponent-upper"),
-        pytest.param("1_000.5", 1000.5, id="underscores"),
-        pytest.param("1_23.50_0_0e+1_2", 1.235e14, id="go-underscore-case"),
-        pytest.param("0x1p-2", 0.25, id="hex"),
-        pytest.param("0X_1.8P1", 3.0, id="hex-underscore-after-prefix"),
-        pytest.param("Inf", math.inf, id="inf"),
-        pytest.param("-Infinity", -math.inf, id="neg-infinity"),
-        pytest.param("1e-400", 0.0, id="underflow-is-zero"),
-        pytest.param("", None, id="empty"),
-        pytest.param(" 1", None, id="leading-space"),
-        pytest.param("1 ", None, id="trailing-space"),
-        pytest.param(".", None, id="dot"),
-        pytest.param("e5", None, id="exponent-only"),
-        pytest.param("1e", None, id="dangling-exponent"),
-        pytest.param("1e_5", None, id="underscore-after-e"),
-        pytest.param("_1", None, id="leading-underscore"),
-        pytest.param("1_", None, id="trailing-underscore"),
-        pytest.param("1__0", None, id="double-underscore"),
-        pytest.param("1._5", None, id="underscore-after-dot"),
-        pytest.param("1..2", None, id="two-dots"),
-        pytest.param("0x10", None, id="hex-needs-exponent"),
-        pytest.param("0x", None, id="bare-prefix"),
-        pytest.param("0xp1", None, id="hex-without-digits"),
-        pytest.param("+nan", None, id="signed-nan"),
-        pytest.param("infin", None, id="partial-infinity"),
-        pytest.param("1e400", None, id="overflow"),
-        pytest.param("0x1p9999", None, id="hex-overflow"),
-        pytest.param("١٢", None, id="non-ascii-digits"),
-        pytest.param("1.2.3", None, id="version"),
-    ],
-)
-def test_parse_go_float(text: str, expected: float | None) -> None:
-    assert parse_go_float(text) == expected
-
-
-def test_parse_go_float_nan() -> None:
-    value = parse_go_float("NaN")
-    assert value is not None
-    assert math.isnan(value)
 
 
 def test_fifty_thousand_tags_are_fast() -> None:

@@ -1,4 +1,6 @@
-"""Semantic versions and ranges with the semantics of Masterminds/semver v3.4, as `flux mirror` uses it.
+"""Masterminds/semver v3.4: semantic versions and ranges as `flux mirror` parses and checks them.
+
+fluxmirror needs it for `.selector.semver`, chart `version` ranges and Helm index ordering.
 
 Users write `.selector.semver` and chart `version` ranges against the Go library, so its quirks are
 the contract rather than the SemVer spec or npm: the lenient parser accepts `v1`, `1.2` and leading
@@ -6,8 +8,11 @@ zeros; `1.2` as a range means `~1.2`; `<=1.x` and `>1.2` treat wildcards per seg
 first, then a hyphen range `a - b` becomes `>= a, <= b`; and a prerelease version only satisfies an
 AND group in which some comparison names a prerelease itself. Error texts match the Go library's.
 
-The grammar regexes below restate the Go library's grammar with Go's ASCII whitespace class and
-leftmost-first alternation order, so splitting and matching give the same pieces Go does.
+The range grammar regexes below restate the Go library's and run, as there, on Go's regexp engine
+(RE2, `gocompat.regexp`): leftmost-first alternation gives the same pieces Go does, and matching stays
+linear in the text (Python's `re` takes minutes on `1` followed by a few thousand spaces). The version
+regex stays on `re`, which is several times faster per tag and linear here: no two of its repeated
+parts can take the same character (digits, `.`, `-`, `+` each end or separate one part).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import functools
 import re
 from dataclasses import dataclass, field
 from typing import Final
+
+from fluxmirror.gocompat.regexp import compile_go
 
 __all__ = ["Constraint", "InvalidConstraintError", "InvalidVersionError", "Version"]
 
@@ -47,10 +54,10 @@ def _version_grammar(capture: bool) -> str:
 
 
 _CV: Final = _version_grammar(capture=False)
-_RANGE_RE: Final = re.compile(rf"{_WS}*(?P<lo>{_CV}){_WS}+-{_WS}+(?P<hi>{_CV}){_WS}*")
-_GROUP_RE: Final = re.compile(rf"{_WS}*(?:{_OPS}){_WS}*{_CV}{_WS}*(?:(?:{_WS}+|,{_WS}*)(?:{_OPS}){_WS}*{_CV}{_WS}*)*")
-_FIND_RE: Final = re.compile(rf"(?:{_OPS}){_WS}*{_CV}")
-_ONE_RE: Final = re.compile(rf"{_WS}*(?P<op>{_OPS}){_WS}*(?P<cv>{_version_grammar(capture=True)}){_WS}*")
+_RANGE_RE: Final = compile_go(rf"{_WS}*(?P<lo>{_CV}){_WS}+-{_WS}+(?P<hi>{_CV}){_WS}*")
+_GROUP_RE: Final = compile_go(rf"{_WS}*(?:{_OPS}){_WS}*{_CV}{_WS}*(?:(?:{_WS}+|,{_WS}*)(?:{_OPS}){_WS}*{_CV}{_WS}*)*")
+_FIND_RE: Final = compile_go(rf"(?:{_OPS}){_WS}*{_CV}")
+_ONE_RE: Final = compile_go(rf"{_WS}*(?P<op>{_OPS}){_WS}*(?P<cv>{_version_grammar(capture=True)}){_WS}*")
 
 _WILDCARDS: Final = frozenset({"x", "X", "*"})
 
@@ -245,10 +252,10 @@ class _Comparison:
 def _parse_comparison(token: str) -> _Comparison:
     match = _ONE_RE.fullmatch(token)
     assert match is not None, "tokens come from _FIND_RE, whose matches always fit _ONE_RE"
-    major, minor, patch = match["major"], match["minor"] or "", match["patch"] or ""
+    major, minor, patch = match["major"] or "", match["minor"] or "", match["patch"] or ""
     pre = match["pre"] or ""
     dirty = minor_dirty = patch_dirty = False
-    operand = match["cv"]
+    operand = match["cv"] or ""
     if major in _WILDCARDS:
         operand, dirty = f"0.0.0{pre}", True
     elif not minor or minor[1:] in _WILDCARDS:
@@ -259,13 +266,13 @@ def _parse_comparison(token: str) -> _Comparison:
         bound = Version.parse(operand)
     except InvalidVersionError:
         raise InvalidConstraintError("constraint parser error") from None
-    return _Comparison(match["op"], bound, dirty, minor_dirty, patch_dirty)
+    return _Comparison(match["op"] or "", bound, dirty, minor_dirty, patch_dirty)
 
 
 def _rewrite_hyphen_ranges(text: str) -> str:
     out = text
     for match in _RANGE_RE.finditer(text):
-        out = out.replace(match[0], f">= {match['lo']}, <= {match['hi']} ", 1)
+        out = out.replace(match.group() or "", f">= {match['lo']}, <= {match['hi']} ", 1)
     return out
 
 
@@ -302,6 +309,6 @@ def _parse_constraint(text: str) -> Constraint:
     for segment in _rewrite_hyphen_ranges(text).split("||"):
         if _GROUP_RE.fullmatch(segment) is None:
             raise InvalidConstraintError(f"improper constraint: {segment}")
-        comparisons = tuple(_parse_comparison(m[0]) for m in _FIND_RE.finditer(segment))
+        comparisons = tuple(_parse_comparison(m.group() or "") for m in _FIND_RE.finditer(segment))
         groups.append((comparisons, any(c.bound.prerelease for c in comparisons)))
     return Constraint(text, tuple(groups))

@@ -1,6 +1,9 @@
 """Go struct decoding and encoding as Helm's metadata goes through it: sigs.k8s.io/yaml in, encoding/json out.
 
-After go-yaml built a generic tree (`goyaml`), sigs.k8s.io/yaml walks it beside the target struct,
+fluxmirror publishes Helm charts with the config blob Helm would build, and that blob is Helm's
+`Chart.yaml` metadata after a round trip through Go structs, so its bytes follow these rules.
+
+After go-yaml built a generic tree (`yaml_v2`), sigs.k8s.io/yaml walks it beside the target struct,
 stringifying numbers and booleans that land in string fields (`version: 1.10` → `"1.1"`), re-encodes
 it as JSON, and `encoding/json` decodes that into the struct: keys matched case-insensitively, unknown
 keys dropped, keys visited in sorted order, the first type mismatch reported. Decoding always merges
@@ -22,9 +25,9 @@ from typing import Any, Final
 
 import msgspec
 
-from fluxmirror.gojson import go_json
-from fluxmirror.helm.gonum import format_float32_g, format_json_float64
-from fluxmirror.helm.goyaml import DecodeError, parse
+from fluxmirror.gocompat.encoding_json import format_json_float64, go_json
+from fluxmirror.gocompat.strconv import format_float32_g
+from fluxmirror.gocompat.yaml_v2 import DecodeError, parse
 
 __all__ = ["Field", "GoType", "Kind", "marshal", "unmarshal", "zero"]
 

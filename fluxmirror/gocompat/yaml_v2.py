@@ -1,12 +1,14 @@
-"""YAML read as go-yaml v2 reads it, which is how Helm (through sigs.k8s.io/yaml) sees `Chart.yaml`.
+"""go-yaml v2 (gopkg.in/yaml.v2), the YAML library under sigs.k8s.io/yaml: how it reads a document and
+how it quotes strings when it writes one.
 
-PyYAML parses the syntax; only the meaning of plain scalars differs, and it shows in the published
-bytes: go-yaml v2 takes `y`/`n` (besides yes/no/on/off) for booleans, `1_000`, `0x1f`, `0o17` and
-`017` for ints, `1e3` (no dot needed) for a float, and leaves dates as text. Only the first document
-of a stream is read, as go-yaml's Unmarshal does.
+Helm reads `Chart.yaml` through it, and `flux mirror` writes its YAML report through it, so both the
+published chart config and the report bytes depend on its rules. PyYAML parses and emits the syntax;
+only the meaning of plain scalars differs: go-yaml v2 takes `y`/`n` (besides yes/no/on/off) for
+booleans, `1_000`, `0x1f`, `0o17` and `017` for ints, `1e3` (no dot needed) for a float, and leaves
+dates as text. Only the first document of a stream is read, as go-yaml's Unmarshal does.
 
-`resolve_plain` is go-yaml v2's own resolver; the YAML report writer asks it which strings need
-quotes, so both directions share one table.
+`resolve_plain` is go-yaml v2's own resolver; `dump` asks it which strings need quotes, so both
+directions share one table.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from typing import Any, Final
 
 import yaml
 
-from fluxmirror.helm.gonum import parse_float, parse_int, parse_uint
+from fluxmirror.gocompat.strconv import parse_int, parse_uint, underscores_ok
 
-__all__ = ["STR_TAG", "DecodeError", "parse", "resolve_plain"]
+__all__ = ["STR_TAG", "DecodeError", "dump", "parse", "reads_as_non_string", "resolve_plain"]
 
 STR_TAG: Final = "tag:yaml.org,2002:str"
 _INT: Final = "tag:yaml.org,2002:int"
@@ -49,6 +51,12 @@ _TIMESTAMP_FORMAT: Final = re.compile(
 )
 
 
+# go-yaml's yamlStyleFloat, applied after underscores were removed.
+_YAML_FLOAT: Final = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+# What strconv.ParseFloat accepts for a scalar starting with ".", underscores checked separately.
+_DOT_FLOAT: Final = re.compile(r"\.[0-9_]+(?:[eE][-+]?[0-9_]+)?")
+
+
 class DecodeError(ValueError):
     """The document cannot be decoded into the target; the text is what sigs.k8s.io/yaml reports."""
 
@@ -68,6 +76,21 @@ def _is_timestamp(text: str) -> bool:
     return hour < 24 and minute < 60 and second < 60
 
 
+def _parse_float(text: str, *, leading_dot: bool) -> float | None:
+    """go-yaml's float test: `.5`-style scalars go to ParseFloat as written, others after dropping `_`.
+
+    Overflow is not a float for go-yaml (ParseFloat reports a range error), so the scalar stays a string.
+    """
+    if leading_dot:
+        if _DOT_FLOAT.fullmatch(text) is None or not underscores_ok(text):
+            return None
+        text = text.replace("_", "")
+    elif _YAML_FLOAT.fullmatch(text) is None:
+        return None
+    value = float(text)
+    return None if math.isinf(value) else value
+
+
 def resolve_plain(value: str) -> str:
     """The tag go-yaml v2 gives `value` written as a plain scalar (its `resolve("", value)`)."""
     if value in _NULLS:
@@ -80,16 +103,19 @@ def resolve_plain(value: str) -> str:
     if value in _SPECIAL_FLOATS:
         return _FLOAT
     if hint == ".":
-        return _FLOAT if parse_float(value, leading_dot=True) is not None else STR_TAG
+        return _FLOAT if _parse_float(value, leading_dot=True) is not None else STR_TAG
     if hint in "DS":
         if _is_timestamp(value):
             return _TIMESTAMP
         plain = value.replace("_", "")
         if parse_int(plain) is not None or parse_uint(plain) is not None:
             return _INT
-        if parse_float(plain, leading_dot=False) is not None:
+        if _parse_float(plain, leading_dot=False) is not None:
             return _FLOAT
     return STR_TAG
+
+
+# ---- reading -----------------------------------------------------------------------------------
 
 
 class _GoLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -125,10 +151,10 @@ def _construct_float(loader: _GoLoader, node: yaml.Node) -> float:
     text = _scalar_text(loader, node)
     if text in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[text]
-    value = parse_float(text, leading_dot=True) if text.startswith(".") else None
+    value = _parse_float(text, leading_dot=True) if text.startswith(".") else None
     if value is None:
         integer = _construct_int(loader, node) if resolve_plain(text) == _INT else None
-        value = float(integer) if integer is not None else parse_float(text.replace("_", ""), leading_dot=False)
+        value = float(integer) if integer is not None else _parse_float(text.replace("_", ""), leading_dot=False)
     if value is None:
         raise _fail("!!float", node, text)
     return value
@@ -192,3 +218,57 @@ def parse(data: bytes) -> Any:
         raise DecodeError(f"error converting YAML to JSON: {_yaml_message(exc)}") from None
     except RecursionError:
         raise DecodeError("error converting YAML to JSON: yaml: exceeded max depth") from None
+
+
+# ---- writing -----------------------------------------------------------------------------------
+
+# go-yaml v2's isBase60Float: its resolver no longer reads these as numbers, but its encoder still
+# quotes them for YAML 1.1 readers.
+_BASE60: Final = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+
+
+def reads_as_non_string(text: str) -> bool:
+    """Whether go-yaml v2's encoder quotes `text`: its resolver would read it, written plain, as
+    anything but a string (the same resolver Helm's chart decoding goes through), or it is a
+    base-60 float."""
+    return resolve_plain(text) != STR_TAG or _BASE60.fullmatch(text) is not None
+
+
+def _style(text: str) -> str | None:
+    """The scalar style go-yaml v2 asks for; None lets the emitter choose plain or single quotes.
+
+    The emitter still downgrades a style the text cannot take (e.g. a literal block with trailing
+    spaces becomes double-quoted), by the same libyaml rules go-yaml ported.
+    """
+    if "\n" in text:
+        return "|"
+    return '"' if reads_as_non_string(text) else None
+
+
+# go-yaml v2's emitter is a port of libyaml's, so libyaml (bundled with PyYAML's wheels) folds and
+# escapes exactly like the reference; PyYAML's pure-Python emitter differs only in how it folds
+# long double-quoted strings and in treating non-BMP characters as printable.
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _GoStyleDumper(_BaseDumper):  # type: ignore[valid-type,misc]
+    """A safe dumper whose string quoting follows go-yaml v2 instead of PyYAML's YAML 1.1 rules."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0] and isinstance(value, str) and not reads_as_non_string(value):
+            return STR_TAG
+        return str(super().resolve(kind, value, implicit))
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar(STR_TAG, data, style=_style(data))
+
+
+_GoStyleDumper.add_representer(str, _represent_str)
+
+
+def dump(data: Any) -> str:
+    """go-yaml v2's `Marshal` of a generic tree (dict/list/str/int/float/bool/None), as
+    sigs.k8s.io/yaml calls it: sorted keys, block style, indentless sequences, 80-column folding,
+    and double quotes for strings that would otherwise read back as something else."""
+    return yaml.dump(data, Dumper=_GoStyleDumper, sort_keys=True, default_flow_style=False, allow_unicode=True)

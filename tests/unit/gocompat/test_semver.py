@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from fluxmirror.selection.semver import Constraint, InvalidConstraintError, InvalidVersionError, Version
+from fluxmirror.gocompat.semver import Constraint, InvalidConstraintError, InvalidVersionError, Version
 
 
 @pytest.mark.parametrize(
@@ -243,3 +243,33 @@ def test_parse_is_cached_and_reports_text() -> None:
     assert Constraint.parse(">=1.0.0") is first
     assert repr(first) == "Constraint('>=1.0.0')"
     assert first.text == ">=1.0.0"
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("1" + " " * 100_000 + "!", id="long-whitespace-run"),
+        pytest.param("1" * 100_000 + "!", id="long-number"),
+        pytest.param(">= 1 " * 20_000 + "!", id="many-comparisons"),
+        pytest.param("1-" + "a." * 50_000 + "!", id="long-prerelease"),
+    ],
+)
+def test_hostile_constraints_are_rejected_quickly(text: str) -> None:
+    """The range grammar runs on RE2; Python's `re` took over a minute on a few thousand spaces."""
+    with pytest.raises(InvalidConstraintError):
+        Constraint.parse(text)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("1-" + "a." * 50_000 + "!", id="long-prerelease"),
+        pytest.param("1" * 100_000 + "!", id="long-number"),
+        pytest.param("1.2.3-" + "a-" * 50_000 + "+" + "b." * 50_000 + "!", id="long-metadata"),
+    ],
+)
+def test_hostile_versions_are_rejected_quickly(text: str) -> None:
+    with pytest.raises(InvalidVersionError):
+        Version.parse(text)
