@@ -6,7 +6,8 @@ tests/conftest.py) provides the fixtures.
 
 from __future__ import annotations
 
-from registry.server import LoggedRequest, OCIRegistry, RegistryApp
+from registry.auth import RegistryAuth
+from registry.server import Exchange, LoggedRequest, OCIRegistry, RegistryApp
 from registry.storage import DistributionError, Storage
 
-__all__ = ["DistributionError", "LoggedRequest", "OCIRegistry", "RegistryApp", "Storage"]
+__all__ = ["DistributionError", "Exchange", "LoggedRequest", "OCIRegistry", "RegistryApp", "RegistryAuth", "Storage"]

@@ -12,22 +12,26 @@ from pathlib import Path
 
 import pytest
 
+from registry.auth import RegistryAuth
 from registry.server import OCIRegistry
 
 
 class OCIRegistryFactory:
-    """Starts extra registries (e.g. ``referrers_api=False``) and closes them all at once."""
+    """Starts extra registries (e.g. ``referrers_api=False``, ``auth=RegistryAuth.token()``) and closes them all at once."""
 
     def __init__(self, base_dir: Path) -> None:
         self._base_dir = base_dir
         self._count = itertools.count(1)
         self._servers: list[OCIRegistry] = []
 
-    def __call__(self, *, referrers_api: bool = True, referrers_page_size: int | None = None) -> OCIRegistry:
+    def __call__(
+        self, *, referrers_api: bool = True, referrers_page_size: int | None = None, auth: RegistryAuth | None = None
+    ) -> OCIRegistry:
         server = OCIRegistry(
             self._base_dir / f"oci-registry-{next(self._count)}",
             referrers_api=referrers_api,
             referrers_page_size=referrers_page_size,
+            auth=auth,
         )
         self._servers.append(server)
         return server

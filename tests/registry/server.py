@@ -4,7 +4,8 @@ Debian's docker-registry (distribution 2.8) predates ``GET /v2/<name>/referrers/
 so tests of referrer mirroring need a registry that has it.  This one implements the
 distribution API as the spec states it and refuses what a real registry refuses (a manifest
 pushed before its blobs, a digest that does not match), so a client that works here is not
-merely working against a lenient fake.  Deliberately absent: auth, TLS, content negotiation
+merely working against a lenient fake.  Auth is optional (``registry.auth``: Basic, or Bearer
+tokens from a realm it serves itself).  Deliberately absent: TLS, content negotiation
 (manifests are served as pushed) and manifests readable through the blob endpoint.
 
 Like ``harness.faultproxy``, it runs on a private event loop in a daemon thread, so both
@@ -28,7 +29,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 from harness.background import BackgroundLoop, listen
 from harness.registry import Registry
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from registry.auth import TOKEN_PATH, RegistryAuth, needed_actions
 from registry.storage import DIGEST, OCI_INDEX, DistributionError, Storage, check_digest
 
 MAX_BODY = 64 * 1024 * 1024
@@ -47,6 +50,18 @@ class LoggedRequest(NamedTuple):
     target: str  # raw path with query string, exactly as sent
 
 
+class Exchange(NamedTuple):
+    """One request with its headers, for tests about what a client sent (``Authorization``, ``Range``)."""
+
+    method: str
+    target: str
+    headers: CIMultiDict[str]
+
+    @property
+    def authorization(self) -> str | None:
+        return self.headers.get("Authorization")
+
+
 class _Journal:
     """The request log tests read (thread-safe) plus a text log at ``Registry.log_path``.
 
@@ -57,19 +72,26 @@ class _Journal:
     def __init__(self, log_path: Path) -> None:
         self._lock = threading.Lock()
         self._requests: list[LoggedRequest] = []
+        self._exchanges: list[Exchange] = []
         self._file: IO[str] = log_path.open("a", buffering=1)
 
-    def record(self, method: str, target: str) -> None:
+    def record(self, method: str, target: str, headers: CIMultiDictProxy[str] | None = None) -> None:
         with self._lock:
             self._requests.append(LoggedRequest(method, target))
+            self._exchanges.append(Exchange(method, target, CIMultiDict(headers or {})))
 
     def requests(self) -> list[LoggedRequest]:
         with self._lock:
             return list(self._requests)
 
+    def exchanges(self) -> list[Exchange]:
+        with self._lock:
+            return list(self._exchanges)
+
     def clear(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._exchanges.clear()
 
     def write(self, line: str) -> None:
         if not self._file.closed:
@@ -83,12 +105,19 @@ class RegistryApp:
     """The HTTP side: one dispatcher over spec-grammar routes, errors in the spec's JSON form."""
 
     def __init__(
-        self, storage: Storage, journal: _Journal, *, referrers_api: bool, referrers_page_size: int | None
+        self,
+        storage: Storage,
+        journal: _Journal,
+        *,
+        referrers_api: bool,
+        referrers_page_size: int | None,
+        auth: RegistryAuth | None = None,
     ) -> None:
         if referrers_page_size is not None and referrers_page_size < 1:
             raise ValueError("referrers_page_size must be None or at least 1")
         self._storage = storage
         self._journal = journal
+        self._auth = auth
         self._page_size = referrers_page_size
         manifest: dict[str, Handler] = {"GET": self._get_manifest, "HEAD": self._get_manifest}
         manifest |= {"PUT": self._put_manifest, "DELETE": self._delete_manifest}
@@ -117,7 +146,7 @@ class RegistryApp:
     async def _observe(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        self._journal.record(request.method, request.raw_path)
+        self._journal.record(request.method, request.raw_path, request.headers)
         try:
             response = await handler(request)
         except DistributionError as error:
@@ -133,14 +162,24 @@ class RegistryApp:
         return response
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if self._auth is not None and request.path == TOKEN_PATH:
+            return await self._auth.issue(request)
         for pattern, handlers in self._routes:
             match = pattern.fullmatch(request.path)
             if match is not None:
                 handler = handlers.get(request.method)
                 if handler is None:
                     raise DistributionError(405, "UNSUPPORTED", f"{request.method} not allowed here")
-                return await handler(request, match.groupdict())
+                params = match.groupdict()
+                self._authorize(request, params.get("name"))
+                return await handler(request, params)
         return web.Response(status=404, text="404 page not found\n")
+
+    def _authorize(self, request: web.Request, name: str | None) -> None:
+        actions = needed_actions(request.method)
+        if self._auth is not None and not self._auth.allows(request, name, actions):
+            challenge = self._auth.challenge(request, name, actions)
+            raise DistributionError(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": challenge})
 
     # --- handlers -------------------------------------------------------------------------
 
@@ -193,7 +232,10 @@ class RegistryApp:
         name, query = params["name"], request.query
         if "mount" in query:
             digest = check_digest(query["mount"])
-            if "from" in query and self._storage.mount(name, digest, query["from"]):
+            source = query.get("from")
+            # without pull on ``from`` there is nothing to mount: distribution then opens an upload
+            readable = self._auth is None or (source is not None and self._auth.allows(request, source, ("pull",)))
+            if source is not None and readable and self._storage.mount(name, digest, source):
                 return _blob_created(name, digest)
         elif "digest" in query:
             return _blob_created(name, self._storage.put_blob(name, await request.read(), query["digest"]))
@@ -307,20 +349,30 @@ class OCIRegistry:
     """
 
     def __init__(
-        self, base_dir: Path | None = None, *, referrers_api: bool = True, referrers_page_size: int | None = None
+        self,
+        base_dir: Path | None = None,
+        *,
+        referrers_api: bool = True,
+        referrers_page_size: int | None = None,
+        auth: RegistryAuth | None = None,
     ) -> None:
         self._owned_dir = base_dir is None
         base = Path(tempfile.mkdtemp(prefix="oci-registry-")) if base_dir is None else base_dir
         (base / "storage").mkdir(parents=True, exist_ok=True)
         self._journal = _Journal(base / "registry.log")
+        self.auth = auth
         self._app = RegistryApp(
-            Storage(), self._journal, referrers_api=referrers_api, referrers_page_size=referrers_page_size
+            Storage(), self._journal, referrers_api=referrers_api, referrers_page_size=referrers_page_size, auth=auth
         )
         sock = listen()
         self.host = f"127.0.0.1:{sock.getsockname()[1]}"
         self.url = f"http://{self.host}"
         self.registry = Registry(
-            host=self.host, url=self.url, root_dir=base / "storage", log_path=base / "registry.log"
+            host=self.host,
+            url=self.url,
+            root_dir=base / "storage",
+            log_path=base / "registry.log",
+            credentials=auth.credentials if auth is not None else None,
         )
         self._background = BackgroundLoop(f"oci-registry-{self.host}")
         try:
@@ -334,6 +386,11 @@ class OCIRegistry:
     def requests(self) -> list[LoggedRequest]:
         """Every request so far (since ``reset``) as ``(method, raw path with query)``."""
         return self._journal.requests()
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """Every request so far (since ``reset``) with the headers it carried."""
+        return self._journal.exchanges()
 
     def reset(self) -> None:
         """Forget the request log; stored content stays."""
