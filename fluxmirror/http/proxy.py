@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 from yarl import URL
 
-from fluxmirror.http.urls import DEFAULT_PORTS
+from fluxmirror.http.errors import TransportError
+from fluxmirror.http.urls import DEFAULT_PORTS, redact_url
 from fluxmirror.scrub import remember
 
 __all__ = ["ProxySettings"]
@@ -36,25 +37,44 @@ def _variable(environ: Mapping[str, str], name: str) -> str:
     return environ.get(name.upper()) or environ.get(name.lower()) or ""
 
 
-def _proxy_url(value: str) -> URL | None:
+@dataclass(frozen=True, slots=True)
+class _Unusable:
+    """A proxy variable fluxmirror cannot use: every request it would carry fails with `reason`, as
+    Go fails each request rather than the run."""
+
+    reason: str
+
+
+def _proxy_url(value: str) -> URL | _Unusable | None:
     if not value:
         return None
     parsed = URL(value)
     if not parsed.scheme or not parsed.host:
         parsed = URL(f"http://{value}")
     remember(parsed.password or "")  # an error text from below may still quote the proxy URL
+    if parsed.scheme not in ("http", "https"):
+        return _Unusable(f"proxy {redact_url(parsed)}: scheme {parsed.scheme!r} is not supported")
     return parsed
 
 
 def _split_host_port(entry: str) -> tuple[str, str]:
-    """`host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address, as Go's SplitHostPort + fallback do."""
-    if entry.startswith("["):
-        host, _, rest = entry[1:].partition("]")
-        return host, rest.removeprefix(":")
+    """`host:port` or `[v6]:port` split as Go's SplitHostPort splits them; anything else (a bare
+    host, a bare IPv6 address, `[v6]` without a port) is all host, as Go's fallback keeps it."""
+    if entry.startswith("[") and "]:" in entry:
+        host, _, port = entry[1:].partition("]:")
+        return host, port
     if entry.count(":") == 1:
         host, _, port = entry.partition(":")
         return host, port
     return entry, ""
+
+
+def _idna(name: str) -> str:
+    """A name's ASCII (punycode) form, as Go compares names; unchanged when it has none."""
+    try:
+        return ".".join(label.encode("idna").decode("ascii") if label else "" for label in name.split("."))
+    except UnicodeError:
+        return name
 
 
 def _ip(text: str) -> _Address | None:
@@ -98,20 +118,20 @@ class _NoProxy:
                 continue
             if not host:
                 continue
-            host = host.removeprefix("*")
+            if host.startswith("*."):
+                host = host[1:]
             exact = not host.startswith(".")
-            domains.append((host if not exact else f".{host}", port, exact))
+            domains.append((_idna(host if not exact else f".{host}"), port, exact))
         return cls(False, tuple(networks), tuple(addresses), tuple(domains))
 
     def excludes(self, host: str, port: str) -> bool:
         if self.everything:
             return True
         address = _ip(host)
-        if address is not None:
-            if any(address in network for network in self.networks):
-                return True
-            if any(address == wanted and wanted_port in ("", port) for wanted, wanted_port in self.addresses):
-                return True
+        if address is not None:  # an address is never matched against names (as Go since CVE-2025-22870)
+            return any(address in network for network in self.networks) or any(
+                address == wanted and wanted_port in ("", port) for wanted, wanted_port in self.addresses
+            )
         return any(
             (host.endswith(suffix) or (exact and host == suffix[1:])) and wanted_port in ("", port)
             for suffix, wanted_port, exact in self.domains
@@ -122,8 +142,8 @@ class _NoProxy:
 class ProxySettings:
     """Which proxy, if any, a request goes through."""
 
-    https: URL | None = None
-    http: URL | None = None
+    https: URL | _Unusable | None = None
+    http: URL | _Unusable | None = None
     no_proxy: _NoProxy = field(default_factory=_NoProxy)
 
     @classmethod
@@ -140,10 +160,12 @@ class ProxySettings:
         proxy = self.https if url.scheme == "https" else self.http if url.scheme == "http" else None
         if proxy is None:
             return None
-        host = (url.host or "").lower()
+        host = (url.raw_host or "").lower()  # the IDNA (punycode) form, as Go compares names
         if host == "localhost" or ((address := _ip(host)) is not None and address.is_loopback):
             return None
         port = str(url.explicit_port or DEFAULT_PORTS[url.scheme])
         if self.no_proxy.excludes(host, port):
             return None
+        if isinstance(proxy, _Unusable):
+            raise TransportError(proxy.reason, temporary=False)
         return proxy

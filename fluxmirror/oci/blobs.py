@@ -151,43 +151,58 @@ class _Upload:
         self.blob = blob
         self.hasher = hashlib.sha256()
         self.hashed = 0
+        self.source_failure: Exception | None = None  # why the body of the current PATCH stopped, if it did
 
     async def body(self, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the blob, hashing those not hashed before; a broken source
         download is resumed with a `Range` request so the upload it feeds never notices."""
         position, reopened = start, 0
-        while position < end:
-            try:
-                async for chunk in self.source.read(self.blob.digest, position):
-                    chunk = chunk[: end - position]
-                    if position + len(chunk) > self.hashed:
-                        self.hasher.update(chunk[max(self.hashed - position, 0) :])
-                        self.hashed = position + len(chunk)
-                    position += len(chunk)
-                    yield chunk
-                    if position >= end:
-                        return
-                raise TransportError(f"blob {self.blob.digest}: source ended at byte {position} of {self.blob.size}")
-            except TransportError as exc:
-                reopened += 1
-                if reopened > MAX_RESUMES or not exc.temporary:
-                    raise
-                log.info("resuming download of %s at byte %d: %s", self.blob.digest, position, exc)
+        try:
+            while position < end:
+                try:
+                    async for chunk in self.source.read(self.blob.digest, position):
+                        chunk = chunk[: end - position]
+                        if position + len(chunk) > self.hashed:
+                            self.hasher.update(chunk[max(self.hashed - position, 0) :])
+                            self.hashed = position + len(chunk)
+                        position += len(chunk)
+                        yield chunk
+                        if position >= end:
+                            return
+                    raise TransportError(
+                        f"blob {self.blob.digest}: source ended at byte {position} of {self.blob.size}"
+                    )
+                except TransportError as exc:
+                    reopened += 1
+                    if reopened > MAX_RESUMES or not exc.temporary:
+                        raise
+                    log.info("resuming download of %s at byte %d: %s", self.blob.digest, position, exc)
+        except Exception as exc:
+            # aiohttp reports a body that failed as a broken connection to the destination; keep
+            # the source's own error, so the row names it and the upload is not resumed in vain.
+            self.source_failure = exc
+            raise
 
     async def patch(self, location: str, start: int, end: int, chunked: bool) -> str:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(end - start)}
         if chunked or start:
             headers["Content-Range"] = f"{start}-{end - 1}"
-        async with self.destination.request(
-            "PATCH",
-            location,
-            repository=self.repository,
-            scopes=[push_scope(self.repository)],
-            headers=headers,
-            data=self.body(start, end),
-            ok=(202, 201, 204),
-        ) as response:
-            return response.headers.get("Location", location)
+        self.source_failure = None
+        try:
+            async with self.destination.request(
+                "PATCH",
+                location,
+                repository=self.repository,
+                scopes=[push_scope(self.repository)],
+                headers=headers,
+                data=self.body(start, end),
+                ok=(202, 201, 204),
+            ) as response:
+                return response.headers.get("Location", location)
+        except NetworkError:
+            if self.source_failure is not None:
+                raise self.source_failure from None
+            raise
 
     async def send(self, location: str, chunk_size: int) -> str:
         """Send every byte, resuming where the registry says it stands after a break (or starting a
@@ -200,7 +215,7 @@ class _Upload:
                 offset = end
             except NetworkError as exc:
                 resumes += 1
-                if resumes > MAX_RESUMES or not exc.temporary:
+                if resumes > MAX_RESUMES or not exc.temporary or exc is self.source_failure:
                     raise
                 offset, location = await self._resume_point(location, exc)
 

@@ -189,14 +189,6 @@ async def test_content_that_does_not_hash_to_the_digest_is_cancelled_not_committ
         images.Client(server.registry).request("GET", cancelled, ok=(204,))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a source failure raised inside the PATCH body generator is wrapped by aiohttp into "
-    "ClientConnectionError and mapped to a temporary TransportError on the destination's PATCH URL: "
-    "a permanent source 404 (BLOB_UNKNOWN) becomes 'PATCH <dst>: Failed to send bytes into the "
-    "underlying connection Connection<ConnectionKey(...)>: RegistryError(...)', temporary, and the "
-    "upload is resumed MAX_RESUMES times against a source that will never have the blob",
-)
 async def test_a_permanent_source_failure_mid_upload_is_reported_as_the_sources_error(
     oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from yarl import URL
 
+from fluxmirror.http.errors import TransportError
 from fluxmirror.http.proxy import ProxySettings
 
 HTTP_PROXY = "http://proxy.corp:3128"
@@ -161,11 +162,20 @@ def test_request_method_disables_http_proxy_only() -> None:
         ("user:pw@proxy.corp:3128", "http://user:pw@proxy.corp:3128"),
         ("http://proxy.corp:3128", "http://proxy.corp:3128"),
         ("https://proxy.corp", "https://proxy.corp"),
-        ("socks5://127.0.0.1:1080", "socks5://127.0.0.1:1080"),
     ],
 )
 def test_scheme_less_proxy_values_mean_http(value: str, expected: str) -> None:
     assert _proxy({"HTTPS_PROXY": value}, "https://r.example/v2/") == expected
+
+
+@pytest.mark.parametrize("value", ["socks5://127.0.0.1:1080", "socks5h://p:1080", "foo://127.0.0.1"])
+def test_proxy_schemes_aiohttp_cannot_speak_fail_each_request(value: str) -> None:
+    """Go speaks SOCKS5; aiohttp would send HTTP to it, so the request fails instead (not the run)."""
+    settings = ProxySettings.from_environment({"HTTPS_PROXY": value})
+    with pytest.raises(TransportError, match="is not supported") as caught:
+        settings.proxy_for(URL("https://r.example/v2/"))
+    assert caught.value.temporary is False
+    assert settings.proxy_for(URL("https://localhost/v2/")) is None  # loopback is still direct
 
 
 def test_no_proxy_variables_means_direct() -> None:
@@ -173,76 +183,49 @@ def test_no_proxy_variables_means_direct() -> None:
     assert _proxy({"NO_PROXY": "r.example"}, "https://r.example/v2/") is None
 
 
-# Rows where fluxmirror and current Go disagree. Each would make a request take a different route
-# from the Go binary's, so each is a defect; they are kept apart so the table above stays green.
-DIVERGENCES = [
+# Rows where an earlier fluxmirror and current Go disagreed (x/net's httpproxy after CVE-2025-22870:
+# addresses never match names, names compare in IDNA ASCII, only a leading `*.` is stripped).
+GO_CORNER_CASES = [
     pytest.param(
         "example.com",
         "http://[1000::%25.example.com]:123/v2/",
         False,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="an IP host (here an IPv6 address whose zone ends in .example.com) is matched against "
-            "NO_PROXY domain entries; Go (x/net >= 0.36, CVE-2025-22870) never matches an IP against a "
-            "domain, so Go proxies this request and fluxmirror bypasses the proxy",
-        ),
         id="ipv6-zone-is-not-a-domain",
     ),
     pytest.param(
         "0.1",
         "http://10.0.0.1/v2/",
         False,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="a non-IP entry like '0.1' is a domain suffix in Go and never matches an IP host; "
-            "fluxmirror suffix-matches the IP's text",
-        ),
         id="ip-host-vs-domain-entry",
     ),
     pytest.param(
         "xn--fsq092h.com",
         "http://www.xn--fsq092h.com/v2/",
         True,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="yarl's URL.host decodes punycode (www.示例.com), so an ASCII (IDNA) NO_PROXY entry "
-            "never matches, even when the URL itself is written in ASCII; Go compares IDNA-ASCII forms",
-        ),
         id="punycode-entry-and-url",
     ),
     pytest.param(
         "xn--fsq092h.com",
         "http://www.示例.com/v2/",
         True,
-        marks=pytest.mark.xfail(strict=True, reason="as above: Go converts both sides to IDNA ASCII"),
         id="punycode-entry-unicode-url",
     ),
     pytest.param(
         "[2001:db8::1]",
         "http://[2001:db8::1]/v2/",
         False,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="Go's SplitHostPort fails on '[v6]' without a port, so the entry is kept as a domain "
-            "that matches nothing; fluxmirror strips the brackets and exempts the address",
-        ),
         id="bracketed-ipv6-without-port",
     ),
     pytest.param(
         "*example.com",
         "http://example.com/v2/",
         False,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="Go strips only a leading '*.'; '*example.com' stays a literal that matches nothing, "
-            "while fluxmirror strips the '*' and exempts example.com and its subdomains",
-        ),
         id="star-without-dot",
     ),
 ]
 
 
-@pytest.mark.parametrize(("no_proxy", "url", "direct"), DIVERGENCES)
+@pytest.mark.parametrize(("no_proxy", "url", "direct"), GO_CORNER_CASES)
 def test_no_proxy_as_go_decides(no_proxy: str, url: str, direct: bool) -> None:
     assert _proxy(_with_no_proxy(no_proxy), url) == (None if direct else HTTP_PROXY)
 

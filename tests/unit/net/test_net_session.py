@@ -275,12 +275,6 @@ async def test_exceptions_of_the_callers_own_code_pass_unchanged(http: HttpSessi
             raise KeyError("mine")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an HTTPS_PROXY/HTTP_PROXY with an unknown scheme and no port reaches aiohttp, which fails an "
-    "internal `assert port is not None`: a bare AssertionError leaves fluxmirror.http instead of a "
-    "TransportError (Go fails the request with a dial error)",
-)
 async def test_a_proxy_with_an_unknown_scheme_fails_as_a_transport_error() -> None:
     async with HttpSession(user_agent="t", environ={"HTTP_PROXY": "foo://127.0.0.1"}) as http:
         with pytest.raises(TransportError):
