@@ -32,13 +32,14 @@ from fluxmirror.http.status import REDIRECT_STATUSES
 from fluxmirror.http.urls import redact_url
 from fluxmirror.scrub import scrub
 
-__all__ = ["MAX_REDIRECTS", "Authorize", "Body", "HttpSession", "TLSChoice"]
+__all__ = ["MAX_REDIRECTS", "Authorize", "Body", "HttpSession", "Response", "TLSChoice"]
 
 MAX_REDIRECTS: Final = 10
 CONNECT_TIMEOUT: Final = 30.0
 READ_TIMEOUT: Final = 300.0
 
 Body = bytes | AsyncIterator[bytes] | None
+Response = aiohttp.ClientResponse  # what callers read status, headers, links and the body from
 Authorize = Callable[[URL], Awaitable[str | None]]
 TLSChoice = Callable[[URL], ssl.SSLContext | bool]
 

@@ -16,7 +16,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Final
 from urllib.parse import urlencode
 
-import aiohttp
 import msgspec
 from yarl import URL
 
@@ -25,7 +24,7 @@ from fluxmirror.auth.credentials import CredentialSource
 from fluxmirror.gocompat.strconv import go_quote
 from fluxmirror.http.body import read_body, read_prefix
 from fluxmirror.http.errors import NetworkError, StatusError, TLSError
-from fluxmirror.http.session import Body, HttpSession, TLSChoice
+from fluxmirror.http.session import Body, HttpSession, Response, TLSChoice
 from fluxmirror.http.status import retry_after
 from fluxmirror.http.urls import Origin, redact_url
 from fluxmirror.oci.auth import Authenticator, Challenge, TokenRequest, parse_challenge, pull_scope, push_scope
@@ -209,7 +208,7 @@ class RegistryClient:
         data: Body = None,
         params: Any = None,
         ok: Collection[int] = (200,),
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    ) -> AsyncIterator[Response]:
         """Yield the response of an accepted request; any other status raises RegistryError.
 
         `path` is relative to the registry, or an absolute URL from a `Link` or `Location`."""
@@ -244,7 +243,7 @@ class RegistryClient:
         data: Body,
         params: Any,
         ok: Collection[int],
-    ) -> aiohttp.ClientResponse:
+    ) -> Response:
         url = URL(self._base_url).join(URL(path))
         home = self._origin
         if Origin.of(url) == home and not url.path.startswith(f"/v2/{repository}/"):

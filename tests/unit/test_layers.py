@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
 SHARED_LEAVES = {"errors", "scrub", "__init__"}
 EVERYONE_MAY_IMPORT = {"gocompat"}  # leaf packages: importable from every layer, importing no layer
 CLI_ONLY_THIRD_PARTY = {"typer", "uvloop"}
+HTTP_ONLY_THIRD_PARTY = {"aiohttp"}  # one HTTP stack: everything else goes through fluxmirror.http
 
 
 def _imports(path: Path) -> set[str]:
@@ -60,6 +61,8 @@ def test_imports_flow_one_way(path: Path) -> None:
             assert parts[1] in allowed, f"{layer} must not import {name}"
         elif parts[0] in CLI_ONLY_THIRD_PARTY:
             assert layer == "cli", f"only the cli layer uses {parts[0]}"
+        elif parts[0] in HTTP_ONLY_THIRD_PARTY:
+            assert layer == "http", f"only the http layer uses {parts[0]}"
 
 
 def test_every_layer_is_known() -> None:
