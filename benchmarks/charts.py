@@ -8,6 +8,7 @@ with Cython (pure-Python mode, in a scratch directory) to see whether a native b
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.util
 import json
@@ -82,13 +83,13 @@ def run() -> list[tuple[str, float, str, float]]:
         ("typical chart (4 files)", build_chart("demo", "1.0.0")),
         ("3,000-file chart", _large_chart(3000)),
     ):
-        floor = best_of(5, lambda chart=chart: gzip.decompress(chart))
-        seconds = best_of(5, lambda chart=chart: load_chart(chart))
+        floor = best_of(5, functools.partial(gzip.decompress, chart))
+        seconds = best_of(5, functools.partial(load_chart, chart))
         rows.append((f"{label}: config blob (pure Python)", seconds, "gunzip only", seconds / floor))
         compiled = _cython_archive()
         if compiled is not None:
-            native = best_of(5, lambda chart=chart, compiled=compiled: compiled.read_root_files(chart))
-            python = best_of(5, lambda chart=chart: archive.read_root_files(chart))
+            native = best_of(5, functools.partial(compiled.read_root_files, chart))
+            python = best_of(5, functools.partial(archive.read_root_files, chart))
             rows.append((f"{label}: archive scan, Cython vs Python", native, "Python scan", native / python))
     return rows
 

@@ -108,7 +108,9 @@ def test_chart_bytes_are_deterministic_and_laid_out_like_helm_package() -> None:
         assert [m.name for m in members] == ["demo/Chart.yaml", "demo/values.yaml", "demo/templates/configmap.yaml"]
         assert all(m.isreg() and m.mode == 0o644 and m.mtime == FIXED_MTIME for m in members)
         assert all((m.uid, m.gid, m.uname, m.gname) == (0, 0, "", "") for m in members)
-        chart_yaml = archive.extractfile("demo/Chart.yaml").read().decode()  # type: ignore[union-attr]
+        chart_file = archive.extractfile("demo/Chart.yaml")
+        assert chart_file is not None
+        chart_yaml = chart_file.read().decode()
     assert chart_yaml.splitlines() == [
         "apiVersion: v2",
         "appVersion: '4.5'",
@@ -124,8 +126,13 @@ def test_chart_options_for_v1_requirements_raw_metadata_and_files() -> None:
     dependency = {"name": "redis", "version": "1.x", "repository": "https://example.invalid/charts"}
 
     def contents(data: bytes) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            return {m.name: archive.extractfile(m).read() for m in archive.getmembers()}  # type: ignore[union-attr]
+            for member in archive.getmembers():
+                file = archive.extractfile(member)
+                assert file is not None, f"{member.name} is not a regular file"
+                found[member.name] = file.read()
+        return found
 
     v1 = contents(build_chart("old", "0.1.0", api_version="v1", requirements=[dependency]))
     assert yaml.safe_load(v1["old/requirements.yaml"]) == {"dependencies": [dependency]}

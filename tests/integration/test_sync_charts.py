@@ -14,7 +14,7 @@ from harness.chartrepo import ChartRepository, ChartRepositoryFactory
 from harness.charts import DEFAULT_DESCRIPTION
 from harness.fixtures_charts import WriteRepositories
 from harness.registry import Registry, RegistryFactory
-from harness.runner import sync
+from harness.runner import Run, sync
 
 pytestmark = pytest.mark.registry
 
@@ -58,7 +58,7 @@ def expected_manifest(config: bytes, chart: bytes) -> bytes:
     ).encode()
 
 
-def run_charts(tmp_path: Path, charts: list[dict[str, Any]], *flags: str, **kwargs: Any) -> Any:
+def run_charts(tmp_path: Path, charts: list[dict[str, Any]], *flags: str, **kwargs: Any) -> Run:
     return sync(tmp_path, [], *flags, charts=charts, **kwargs)
 
 

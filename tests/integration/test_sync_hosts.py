@@ -96,8 +96,9 @@ def test_signed_jwk_token_is_exchanged_at_the_token_endpoint(
     run = sync(tmp_path, [entry(registry_token, registry_token, unique_repo, f"{unique_repo}-j")], hosts=hosts)
     assert (run.code, run.rows()[0]["status"]) == (0, "copied")
     assert seen, "the token server never saw the signed JWT"
-    lifetime = int(seen[0]["exp"]) - int(seen[0]["iat"])  # type: ignore[call-overload]
-    assert lifetime == 600 and abs(int(seen[0]["iat"]) - time.time()) < 120  # type: ignore[call-overload]
+    expires, issued = seen[0]["exp"], seen[0]["iat"]
+    assert isinstance(expires, int) and isinstance(issued, int), seen[0]
+    assert expires - issued == 600 and abs(issued - time.time()) < 120
 
 
 def test_provider_hosts_are_refused_at_load(tmp_path: Path, registry: Registry, unique_repo: str) -> None:

@@ -4,7 +4,6 @@ is read through the referrers tag schema and the destination's fallback index is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from harness import images, skopeo
@@ -25,6 +24,9 @@ from harness.runner import entry, sync
 
 pytestmark = pytest.mark.registry
 
+Signed = tuple[images.Manifest, list[images.Manifest]]
+"""An image and the referrers attached to it."""
+
 
 @pytest.fixture(scope="module")
 def target(registry_factory: RegistryFactory) -> Registry:
@@ -32,7 +34,7 @@ def target(registry_factory: RegistryFactory) -> Registry:
 
 
 @pytest.fixture
-def signed(registry: Registry, unique_repo: str) -> tuple[images.Manifest, list[images.Manifest]]:
+def signed(registry: Registry, unique_repo: str) -> Signed:
     """An image tagged 1.0.0 with an SBOM, an in-toto attestation and a sigstore bundle attached."""
     image = images.make_image([300], seed=41)
     images.push(registry, unique_repo, "1.0.0", image)
@@ -46,7 +48,7 @@ def signed(registry: Registry, unique_repo: str) -> tuple[images.Manifest, list[
 
 
 def test_referrers_copied_then_skipped_and_new_one_added(
-    tmp_path: Path, registry: Registry, target: Registry, unique_repo: str, signed: Any
+    tmp_path: Path, registry: Registry, target: Registry, unique_repo: str, signed: Signed
 ) -> None:
     image, attached = signed
     config = [entry(registry, target, unique_repo, includeReferrers=True)]
@@ -81,7 +83,7 @@ def test_referrers_copied_then_skipped_and_new_one_added(
 
 
 def test_dry_run_forecasts_referrers_and_writes_nothing(
-    tmp_path: Path, registry: Registry, target: Registry, unique_repo: str, signed: Any
+    tmp_path: Path, registry: Registry, target: Registry, unique_repo: str, signed: Signed
 ) -> None:
     _, attached = signed
     run = sync(tmp_path, [entry(registry, target, unique_repo, includeReferrers=True)], "--dry-run")
@@ -92,7 +94,7 @@ def test_dry_run_forecasts_referrers_and_writes_nothing(
 
 
 def test_without_include_referrers_rows_have_none(
-    tmp_path: Path, registry: Registry, target: Registry, unique_repo: str, signed: Any
+    tmp_path: Path, registry: Registry, target: Registry, unique_repo: str, signed: Signed
 ) -> None:
     run = sync(tmp_path, [entry(registry, target, unique_repo)])
     assert run.code == 0
@@ -101,7 +103,7 @@ def test_without_include_referrers_rows_have_none(
 
 
 def test_existing_destination_fallback_entries_are_kept(
-    tmp_path: Path, registry: Registry, target: Registry, unique_repo: str, signed: Any
+    tmp_path: Path, registry: Registry, target: Registry, unique_repo: str, signed: Signed
 ) -> None:
     image, attached = signed
     images.push(target, unique_repo, "1.0.0", image)

@@ -81,4 +81,4 @@ def test_value_semantics() -> None:
     assert Duration.parse("1s") < Duration.parse("1m")
     assert len({Duration.parse("1m"), Duration.parse("60s")}) == 1
     with pytest.raises(AttributeError):
-        Duration(1).nanoseconds = 2  # type: ignore[misc]
+        Duration(1).nanoseconds = 2

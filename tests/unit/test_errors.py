@@ -4,6 +4,7 @@ one safe line."""
 from __future__ import annotations
 
 import pytest
+import typer.main
 
 from fluxmirror.cli import app as cli_app
 from fluxmirror.cli.terminal import terminal_safe
@@ -86,7 +87,7 @@ def test_main_turns_a_defect_into_one_line_and_exit_1(
     def broken(*_: object, **__: object) -> None:
         raise ZeroDivisionError("division by zero\x1b")
 
-    monkeypatch.setattr(cli_app.typer.main, "get_command", lambda _app: type("C", (), {"main": broken})())
+    monkeypatch.setattr(typer.main, "get_command", lambda _app: type("C", (), {"main": broken})())
     assert cli_app.main(["version"]) == 1
     captured = capsys.readouterr()
     assert captured.err == "✗ internal error: ZeroDivisionError: division by zero\\x1b\n"

@@ -201,7 +201,7 @@ def _rsa_jwk(key: rsa.RSAPrivateKey, private: bool) -> dict[str, Any]:
     return jwk
 
 
-def _rejections() -> list[Any]:
+def _rejections() -> list[pytest.ParameterSet]:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     okp, okp_public = ed25519_jwk()
     p256, p256_public = ec_jwk(ec.SECP256R1(), "P-256", 32)
@@ -256,7 +256,7 @@ def _rejections() -> list[Any]:
 
 
 @pytest.mark.parametrize(("document", "message"), _rejections())
-def test_rejections_name_the_problem_without_key_material(document: Any, message: str) -> None:
+def test_rejections_name_the_problem_without_key_material(document: object, message: str) -> None:
     with pytest.raises(JWKError) as caught:
         load_signing_key(json.dumps(document))
     assert str(caught.value) == message
@@ -387,4 +387,4 @@ class TestSignJWT:
     def test_signing_key_is_frozen(self) -> None:
         key = SigningKey(kid="k", algorithm="EdDSA", key=Ed25519PrivateKey.generate())
         with pytest.raises(AttributeError):
-            key.kid = "other"  # type: ignore[misc]
+            key.kid = "other"  # type: ignore[misc]  # assigning a frozen field is the point: it must raise
