@@ -1,0 +1,1 @@
+"""Protocol corner cases of fluxmirror.http, oci and helm fetch, tested in milliseconds without binaries."""
