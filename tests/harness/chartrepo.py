@@ -14,8 +14,6 @@ synchronous tests and asyncio tests (whose loop must not be blocked) can both us
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ssl
 import threading
 from collections.abc import Mapping, Sequence
@@ -388,7 +386,7 @@ class ChartRepository:
         """The answer for one request; runs under the lock, so it sees one consistent state."""
         if any(request.query.get(key) != value for key, value in self.required_query.items()):
             return web.Response(status=403, text="missing or wrong required query parameter\n")
-        if self.credentials is not None and not _basic_matches(request.headers.get("Authorization"), self.credentials):
+        if self.credentials is not None and not self.credentials.matches_basic(request.headers.get("Authorization")):
             return web.Response(
                 status=401, text="unauthorized\n", headers={"WWW-Authenticate": f'Basic realm="{REALM}"'}
             )
@@ -437,18 +435,6 @@ class ChartRepositoryFactory:
     def close(self) -> None:
         while self._repositories:
             self._repositories.pop().close()
-
-
-def _basic_matches(header: str | None, credentials: Credentials) -> bool:
-    """RFC 7617: scheme case-insensitive, then ``user:password`` in base64."""
-    scheme, _, encoded = (header or "").partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return decoded == f"{credentials.username}:{credentials.password}"
 
 
 def _client_common_name(request: web.Request) -> str | None:

@@ -26,8 +26,6 @@ log already holds the request.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import dataclasses
 import socket
 import threading
@@ -295,7 +293,7 @@ class ForwardProxy:
         self, head: _Head, authority: str
     ) -> tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None, int]:
         """Authenticate, route and connect: the upstream streams and 200, or None and the refusal's status."""
-        if self.credentials is not None and not _basic_matches(head.header("Proxy-Authorization"), self.credentials):
+        if self.credentials is not None and not self.credentials.matches_basic(head.header("Proxy-Authorization")):
             return None, 407
         with self._lock:
             address = self._routes.get(authority)
@@ -349,18 +347,6 @@ async def _refuse(writer: asyncio.StreamWriter, status: int) -> None:
         headers.insert(0, ("Proxy-Authenticate", f'Basic realm="{REALM}"'))
     writer.write(_serialize(f"HTTP/1.1 {status} {_REASONS[status]}", headers))
     await writer.drain()
-
-
-def _basic_matches(header: str | None, credentials: Credentials) -> bool:
-    """RFC 7617: scheme case-insensitive, then ``user:password`` in base64."""
-    scheme, _, encoded = (header or "").partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return decoded == f"{credentials.username}:{credentials.password}"
 
 
 async def _copy_body(head: _Head, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
