@@ -15,7 +15,13 @@ from harness.pki import PKI, create_pki
 from harness.registry import Registry, RegistryFactory, unique_repo_name
 from harness.tokenserver import TokenServer
 
-pytest_plugins = ["harness.fixtures_faults", "harness.fixtures_kube", "registry.fixtures", "harness.fixtures_charts"]
+pytest_plugins = [
+    "harness.fixtures_faults",
+    "harness.fixtures_kube",
+    "registry.fixtures",
+    "harness.fixtures_charts",
+    "harness.fixtures_hostile",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)
