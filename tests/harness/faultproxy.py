@@ -22,6 +22,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Self
 
 import aiohttp
 import yarl
@@ -255,7 +256,7 @@ class FaultProxy:
     def close(self) -> None:
         self._background.close(self._close_session)
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -287,7 +287,7 @@ def run_bad_then_good(
     """The hostile entry first, then a healthy one; checks what every bad-list case shares."""
     artifact = images.make_artifact(seed=0x4401)
     images.push(registry, unique_repo, "1.0.0", artifact)
-    bad = {"source": hostile.ref(repository), "destination": f"{target.host}/{unique_repo}-bad"}
+    bad: dict[str, Any] = {"source": hostile.ref(repository), "destination": f"{target.host}/{unique_repo}-bad"}
     if selector is not None:
         bad["selector"] = selector
     run = sync(tmp_path, [bad, entry(registry, target, unique_repo)])
@@ -345,7 +345,7 @@ def test_control_characters_from_the_registry_never_reach_the_terminal_raw(
     tmp_path: Path, hostile: HostileRegistry, target: Registry, unique_repo: str, flags: tuple[str, ...]
 ) -> None:
     """Item 8: ESC sequences and U+202E in an error message and in tag names are shown escaped, or not at all."""
-    config = [
+    config: list[dict[str, Any]] = [
         {"source": hostile.ref("ansi/message"), "destination": f"{target.host}/{unique_repo}-message"},
         {"source": hostile.ref("ansi/tags"), "destination": f"{target.host}/{unique_repo}", "selector": EVERY_TAG},
     ]
