@@ -21,6 +21,7 @@ pytest_plugins = [
     "registry.fixtures",
     "harness.fixtures_charts",
     "harness.fixtures_proxy",
+    "harness.fixtures_hostile",
 ]
 
 

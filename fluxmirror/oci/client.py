@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Final
 from urllib.parse import urlencode
 
-import msgspec
 from yarl import URL
 
 from fluxmirror import __version__
@@ -80,8 +80,21 @@ def blob_path(repository: str, digest: str) -> str:
     return f"/v2/{repository}/blobs/{digest}"
 
 
-class _TagList(msgspec.Struct):
-    tags: list[str] | None = None
+def _tag_page(body: bytes, url: str) -> list[str]:
+    """The `tags` of one tag-list page. The stdlib decoder is used because, like Go's, it accepts
+    lone surrogate escapes (such a tag is then dropped by the tag grammar, not the whole listing)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise OCIError(f"invalid tag list from {redact_url(url)}: {exc}") from None
+    tags = document.get("tags") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or not isinstance(tags, list | None):
+        raise OCIError(f"invalid tag list from {redact_url(url)}: expected an object with a list of tags")
+    if tags is None:
+        return []
+    if not all(isinstance(tag, str) for tag in tags):
+        raise OCIError(f"invalid tag list from {redact_url(url)}: every tag must be a string")
+    return tags
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int:
@@ -303,11 +316,7 @@ class RegistryClient:
                 body = await read_body(response, MAX_TAG_LIST_BYTES)
                 link = response.links.get("next")
                 seen.add(str(response.url))  # absolute, like the `Link` targets aiohttp resolves
-            try:
-                page = msgspec.json.decode(body, type=_TagList)
-            except msgspec.DecodeError as exc:
-                raise OCIError(f"invalid tag list from {redact_url(str(response.url))}: {exc}") from None
-            tags.extend(page.tags or [])
+            tags.extend(_tag_page(body, str(response.url)))
             path = str(link["url"]) if link else None
             if path in seen:
                 raise OCIError(f"tag list pagination loops back to {redact_url(path)}")

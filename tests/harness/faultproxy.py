@@ -2,8 +2,9 @@
 
 No real component fails on cue, so this proxy does it: every request is streamed to the real
 registry and back unchanged unless a rule matches, and a rule changes only what crosses the
-wire (a canned answer, a cut connection, a flipped byte, a cross-host redirect).  Whatever a
-test sees apart from its rules is therefore distribution's own behaviour.
+wire (a canned answer, a cut connection, a flipped byte, a cross-host redirect, a body paced out
+in small pieces).  Whatever a test sees apart from its rules is therefore distribution's own
+behaviour.
 
 The servers run on a private event loop in a daemon thread, so synchronous tests and asyncio
 tests (whose loop must not be blocked by the proxy) can both use it.
@@ -14,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import random
 import re
 import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Self
 
 import aiohttp
 import yarl
@@ -107,6 +110,22 @@ class RedirectToBlobHost(_BlobGetRule):
     """307 to the blob host under the name ``localhost``: a different host, so credentials must not follow."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Pace(Rule):
+    """Every matching response body arrives in pieces of ``piece`` bytes, ``delay`` seconds apart.
+
+    Sizes and delays are drawn uniformly from the ranges (seeded, so a run is repeatable); the
+    bytes and headers are the registry's own. A client that takes one ``read`` for the whole body
+    gets only the first piece, which is what a slow link or a busy registry does too. By default
+    the rule never runs out; like every rule it applies only when it is the first match.
+    """
+
+    piece: tuple[int, int] = (100, 500)
+    delay: tuple[float, float] = (0.001, 0.005)
+    seed: int = 0
+    times: int = 1_000_000_000
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One exchange as a server saw it; the Authorization value itself is never kept."""
@@ -130,7 +149,7 @@ class _Armed:
 
 
 @dataclass
-class _Tally:
+class Tally:
     """The mutable half of a record while the exchange is in flight."""
 
     status: int | None = None
@@ -139,7 +158,7 @@ class _Tally:
     rule: Rule | None = None
 
 
-class _Recorder:
+class Recorder:
     """Thread-safe request log whose readers wait for in-flight exchanges.
 
     A client can hold the whole response before the handler returns, so a test that reads
@@ -152,18 +171,18 @@ class _Recorder:
         self._records: list[RecordedRequest] = []
 
     async def record(
-        self, request: web.Request, serve: Callable[[web.Request, _Tally], Awaitable[web.StreamResponse]]
+        self, request: web.Request, serve: Callable[[web.Request, Tally], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         """The aiohttp handler: ``serve`` the request, then log it whatever happened."""
         with self._condition:
             self._active += 1
-        tally = _Tally()
+        tally = Tally()
         try:
             return await serve(request, tally)
         finally:
             self._append(request, tally)
 
-    def _append(self, request: web.Request, tally: _Tally) -> None:
+    def _append(self, request: web.Request, tally: Tally) -> None:
         authorization = request.headers.get("Authorization")
         record = RecordedRequest(
             method=request.method,
@@ -189,7 +208,7 @@ class _Recorder:
             return list(self._records)
 
 
-class BlobHost(_Recorder):
+class BlobHost(Recorder):
     """A second origin that serves blobs without asking for credentials, like a CDN behind a redirect."""
 
     def __init__(self, port: int) -> None:
@@ -206,7 +225,7 @@ class FaultProxy:
         self._upstream = upstream
         self._armed: list[_Armed] = []
         self._lock = threading.Lock()
-        self._recorder = _Recorder()
+        self._recorder = Recorder()
         sockets = [listen() for _ in range(2 if blob_host else 1)]
         self.host = f"127.0.0.1:{sockets[0].getsockname()[1]}"
         self.url = f"http://{self.host}"
@@ -237,7 +256,7 @@ class FaultProxy:
     def close(self) -> None:
         self._background.close(self._close_session)
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -277,7 +296,7 @@ class FaultProxy:
                     return armed.rule
         return None
 
-    async def _serve(self, request: web.Request, tally: _Tally) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, tally: Tally) -> web.StreamResponse:
         rule = tally.rule = self._take(request)
         if isinstance(rule, Respond):
             tally.status, tally.response_bytes = rule.status, len(rule.body)
@@ -290,7 +309,7 @@ class FaultProxy:
             request, tally, _forwarded_headers(request.headers, drop_cut=isinstance(rule, CutUpload))
         )
 
-    async def _serve_blob_host(self, request: web.Request, tally: _Tally) -> web.StreamResponse:
+    async def _serve_blob_host(self, request: web.Request, tally: Tally) -> web.StreamResponse:
         """Fetch from the upstream with its own credentials (Basic), whatever the client sent."""
         headers = _forwarded_headers(request.headers, drop_cut=False)
         headers.popall("Authorization", None)
@@ -298,7 +317,7 @@ class FaultProxy:
             headers["Authorization"] = self._upstream.credentials.basic_header()
         return await self._relay(request, tally, headers)
 
-    async def _relay(self, request: web.Request, tally: _Tally, headers: CIMultiDict[str]) -> web.StreamResponse:
+    async def _relay(self, request: web.Request, tally: Tally, headers: CIMultiDict[str]) -> web.StreamResponse:
         """Stream the request upstream and the answer back, applying the download/upload rule in ``tally``."""
         assert self._session is not None
         rule = tally.rule
@@ -316,13 +335,17 @@ class FaultProxy:
             await response.prepare(request)
             tally.status = upstream.status
             limit = rule.after_bytes if isinstance(rule, CutDownload) else None
+            pacer = _Pacer(rule) if isinstance(rule, Pace) else None
             async for received in upstream.content.iter_any():
                 chunk = received if limit is None else received[: limit - tally.response_bytes]
                 if isinstance(rule, CorruptDownload) and 0 <= rule.offset - tally.response_bytes < len(chunk):
                     at = rule.offset - tally.response_bytes
                     chunk = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1 :]
-                await response.write(chunk)
-                tally.response_bytes += len(chunk)
+                if pacer is not None:
+                    await pacer.write(response, chunk, tally)
+                else:
+                    await response.write(chunk)
+                    tally.response_bytes += len(chunk)
                 if limit is not None and tally.response_bytes >= limit:
                     break
             if limit is not None:
@@ -345,13 +368,31 @@ class FaultProxy:
         return result
 
 
+class _Pacer:
+    """Writes one response's body in ``Pace``-sized pieces with ``Pace``-long pauses between them."""
+
+    def __init__(self, rule: Pace) -> None:
+        self._rule = rule
+        self._random = random.Random(rule.seed)
+
+    async def write(self, response: web.StreamResponse, data: bytes, tally: Tally) -> None:
+        """Counted piece by piece: a client that hangs up mid-body has still received the pieces before."""
+        view = memoryview(data)
+        while view:
+            piece = bytes(view[: self._random.randint(*self._rule.piece)])
+            await response.write(piece)
+            tally.response_bytes += len(piece)
+            view = view[len(piece) :]
+            await asyncio.sleep(self._random.uniform(*self._rule.delay))
+
+
 def _forwarded_headers(headers: CIMultiDictProxy[str], *, drop_cut: bool) -> CIMultiDict[str]:
     """Request headers minus hop-by-hop ones; a cut upload also loses the lengths it would now contradict."""
     dropped = _HOP_BY_HOP | ({"content-length", "content-range"} if drop_cut else set())
     return CIMultiDict((key, value) for key, value in headers.items() if key.lower() not in dropped)
 
 
-async def _read_body(request: web.Request, tally: _Tally, limit: int | None) -> AsyncIterator[bytes]:
+async def _read_body(request: web.Request, tally: Tally, limit: int | None) -> AsyncIterator[bytes]:
     """The client's body as it arrives, ending after ``limit`` bytes if given.
 
     Never yields an empty chunk: aiohttp would send it as the chunked body's terminator.

@@ -1,4 +1,10 @@
-"""Run the real `fluxmirror sync` CLI as a subprocess and read its report."""
+"""Run the real `fluxmirror sync` CLI as a subprocess and read its report.
+
+Every run is reaped with ``os.wait4``, so a test also learns how long the child took and its own
+peak resident memory (not the largest of all the session's children, which is what
+``RUSAGE_CHILDREN`` would give); a run still going at its ``timeout`` is killed and reported as
+``SyncTimeout`` (a ``subprocess.TimeoutExpired``) with whatever it printed so far and its peak memory.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jsonschema
 import yaml
@@ -18,15 +26,37 @@ from harness.registry import Registry
 FLUXMIRROR = Path(sys.executable).parent / "fluxmirror"
 REPORT_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report-v1beta1.json").read_text())
 _CONFIGS = itertools.count()
+_POLL = 0.02
+
+
+class SyncTimeout(subprocess.TimeoutExpired):
+    """The run was still going at its timeout and was killed; ``max_rss`` is its peak until then."""
+
+    def __init__(self, command: list[str], timeout: float, stdout: str, stderr: str, max_rss: int) -> None:
+        super().__init__(command, timeout, output=stdout, stderr=stderr)
+        self.max_rss = max_rss
+        self.stderr_text = stderr
+
+    def __str__(self) -> str:
+        return (
+            f"fluxmirror sync still running after {self.timeout:g}s, killed (peak RSS {self.max_rss >> 20} MiB); "
+            f"stderr tail:\n{self.stderr_text[-1500:]}"
+        )
 
 
 class Run:
-    """A finished `fluxmirror sync`: exit code, streams, and the parsed JSON report."""
+    """A finished `fluxmirror sync`: exit code, streams, wall time, peak RSS and the parsed JSON report.
 
-    def __init__(self, completed: subprocess.CompletedProcess[str]) -> None:
-        self.code = completed.returncode
-        self.stdout = completed.stdout
-        self.stderr = completed.stderr
+    Streams are decoded as UTF-8 with undecodable bytes shown as ``\\x..`` escapes, so a test can
+    still read (and assert on) the rest of a broken output.
+    """
+
+    def __init__(self, code: int, stdout: str, stderr: str, *, elapsed: float = 0.0, max_rss: int = 0) -> None:
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed  # seconds, from start to exit
+        self.max_rss = max_rss  # bytes: the child's own peak resident set size
 
     @property
     def report(self) -> dict[str, Any]:
@@ -41,16 +71,14 @@ class Run:
         return list(self.report["report"]["results"][entry]["tags"])
 
 
-def sync(
+def write_config(
     tmp_path: Path,
     artifacts: list[dict[str, Any]],
-    *flags: str,
+    *,
     charts: list[dict[str, Any]] | None = None,
     hosts: list[dict[str, Any]] | None = None,
-    env: dict[str, str] | None = None,
-    output: str = "json",
-) -> Run:
-    """Write a config, run `fluxmirror sync` on it, and validate a JSON report against the schema."""
+) -> Path:
+    """A fresh config file under ``tmp_path`` with these entries."""
     config: dict[str, Any] = {"apiVersion": "mirror.plugin.fluxcd.io/v1beta1", "kind": "Config"}
     if artifacts:
         config["artifacts"] = artifacts
@@ -60,14 +88,79 @@ def sync(
         config["hosts"] = hosts
     path = tmp_path / f"mirror-{next(_CONFIGS)}.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    command = [str(FLUXMIRROR), "sync", str(path), "-o", output, "--no-progress", *flags]
-    completed = subprocess.run(
-        command, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}, check=False
+    return path
+
+
+def sync_command(config: Path, *flags: str, output: str = "json") -> list[str]:
+    return [str(FLUXMIRROR), "sync", str(config), "-o", output, "--no-progress", *flags]
+
+
+def start(
+    tmp_path: Path,
+    artifacts: list[dict[str, Any]],
+    *flags: str,
+    charts: list[dict[str, Any]] | None = None,
+    hosts: list[dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+    output: str = "json",
+) -> subprocess.Popen[bytes]:
+    """Start `fluxmirror sync` and return at once, for tests that interrupt a run; output is discarded."""
+    path = write_config(tmp_path, artifacts, charts=charts, hosts=hosts)
+    return subprocess.Popen(
+        sync_command(path, *flags, output=output),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
-    run = Run(completed)
+
+
+def sync(
+    tmp_path: Path,
+    artifacts: list[dict[str, Any]],
+    *flags: str,
+    charts: list[dict[str, Any]] | None = None,
+    hosts: list[dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+    output: str = "json",
+    timeout: float = 120,
+) -> Run:
+    """Write a config, run `fluxmirror sync` on it, and validate a JSON report against the schema."""
+    path = write_config(tmp_path, artifacts, charts=charts, hosts=hosts)
+    command = sync_command(path, *flags, output=output)
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env={**os.environ, **(env or {})}
+        )
+        status, usage = _reap(process, started + timeout)
+        elapsed, max_rss = time.monotonic() - started, usage.ru_maxrss * 1024  # kilobytes on Linux
+        if status is None:
+            raise SyncTimeout(command, timeout, _text(stdout), _text(stderr), max_rss)
+        run = Run(os.waitstatus_to_exitcode(status), _text(stdout), _text(stderr), elapsed=elapsed, max_rss=max_rss)
     if output == "json" and run.stdout:
         jsonschema.validate(run.report, REPORT_SCHEMA)
     return run
+
+
+def _reap(process: subprocess.Popen[bytes], deadline: float) -> tuple[int | None, Any]:
+    """Wait for the child with ``wait4`` (its own rusage); past ``deadline`` kill it and return None."""
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait
+            return status, usage
+        if time.monotonic() > deadline:
+            process.kill()
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return None, usage
+        time.sleep(_POLL)
+
+
+def _text(stream: IO[bytes]) -> str:
+    stream.seek(0)
+    return stream.read().decode("utf-8", "backslashreplace")
 
 
 def entry(
