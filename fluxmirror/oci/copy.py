@@ -65,8 +65,9 @@ class CopySession:
         try:
             placement = await asyncio.shield(transfer.task)
         except asyncio.CancelledError:
-            if transfer.waiters == 1:  # no other job waits for it: stop the transfer with this job
-                transfer.task.cancel()
+            if transfer.waiters == 1:  # no other job waits for it: stop the transfer with this job,
+                transfer.task.cancel()  # and let it abandon its upload session (bounded) before the
+                await asyncio.wait({transfer.task})  # run can end and close the connections
             raise
         finally:
             transfer.waiters -= 1

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 from harness import images, skopeo
-from harness.faultproxy import CorruptDownload, CutDownload, CutUpload, FaultProxy, RedirectToBlobHost, Respond
+from harness.faultproxy import (
+    BLOB_PATH,
+    CorruptDownload,
+    CutDownload,
+    CutUpload,
+    FaultProxy,
+    Pace,
+    RedirectToBlobHost,
+    Respond,
+)
 from harness.registry import Registry, RegistryFactory
 from harness.runner import entry, sync
 
@@ -173,3 +182,35 @@ def test_tag_list_pagination_looping_back_fails_the_entry(
         == f"list tags {source.host}/{unique_repo}: tag list pagination loops back to {source.url}{first}"
     )
     assert [r.query for r in fault_proxy.requests if r.path.endswith("/tags/list")] == ["n=1000", "last=b&n=1000"]
+
+
+def test_a_job_past_its_deadline_abandons_its_upload(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    """The transfer stops with its job: the upload session is DELETEd at the destination, nothing
+    keeps streaming, no tag is written, and no orphaned task complains on stderr."""
+    artifact = images.make_artifact(seed=43, layer_sizes=(2 * 1024 * 1024,))
+    images.push(origin, unique_repo, "1.0.0", artifact)
+    destination = fault_proxy.as_registry()
+    with FaultProxy(upstream=origin) as slow_source:
+        # about 20 s for the layer, far past the job's 2 s
+        slow_source.add(Pace(method="GET", path=BLOB_PATH, piece=(16 * 1024, 16 * 1024), delay=(0.15, 0.15)))
+        run = sync(
+            tmp_path, [entry(slow_source.as_registry(), destination, unique_repo)], "--timeout", "2s", "--retries", "0"
+        )
+        served = sum(r.response_bytes for r in slow_source.requests if r.method == "GET" and "/blobs/" in r.path)
+    assert run.code == 1
+    (row,) = run.rows()
+    assert row["status"] == "failed" and "context deadline exceeded" in row["error"]
+    assert "Task exception was never retrieved" not in run.stderr and "Traceback" not in run.stderr
+    deleted = [
+        r
+        for r in fault_proxy.requests
+        if r.method == "DELETE" and r.path.startswith(f"/v2/{unique_repo}/blobs/uploads/")
+    ]
+    # answered before the run ended; distribution 2.8 answers 404 when the cut PATCH left its
+    # signed upload state stale, which is as gone as a 204
+    assert [r.status for r in deleted] in ([204], [404])
+    assert served < len(artifact.layers[0].data) // 2  # the download stopped with the job
+    with pytest.raises(images.RegistryError):
+        images.get_manifest(destination, unique_repo, "1.0.0")
