@@ -19,6 +19,7 @@ _M = 60 * _S
 _H = 60 * _M
 _UNITS = {"ns": _NS, "us": _US, "µs": _US, "μs": _US, "ms": _MS, "s": _S, "m": _M, "h": _H}
 _MAX = (1 << 63) - 1
+_MAX_DIGITS = len(str(1 << 63))
 
 
 def _quote(text: str) -> str:
@@ -27,6 +28,17 @@ def _quote(text: str) -> str:
 
 def _invalid(text: str) -> ValueError:
     return ValueError(f"time: invalid duration {_quote(text)}")
+
+
+def _leading_fraction(digits: str) -> tuple[int, float]:
+    """Go's leadingFraction: the digits that fit in 63 bits and their scale; the rest are ignored."""
+    numerator, scale = 0, 1.0
+    for char in digits:
+        following = numerator * 10 + int(char)
+        if numerator > _MAX // 10 or following > 1 << 63:
+            break
+        numerator, scale = following, scale * 10
+    return numerator, scale
 
 
 def _leading_digits(text: str) -> tuple[str, str]:
@@ -84,9 +96,13 @@ class Duration:
             unit = _UNITS.get(unit_name)
             if unit is None:
                 raise ValueError(f"time: unknown unit {_quote(unit_name)} in duration {_quote(text)}")
-            value = int(whole or "0") * unit
+            significant = whole.lstrip("0")
+            if len(significant) > _MAX_DIGITS:  # Go's leadingInt overflows, whatever the unit
+                raise _invalid(text)
+            value = int(significant or "0") * unit
             if fraction:
-                value += int(int(fraction) * (unit / 10 ** len(fraction)))
+                numerator, scale = _leading_fraction(fraction)
+                value += int(numerator * (unit / scale))
             total += value
             if total > 1 << 63:
                 raise _invalid(text)

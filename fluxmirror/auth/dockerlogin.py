@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -32,6 +34,9 @@ __all__ = ["DockerConfigFile", "DockerLoginError", "docker_config_dir"]
 
 _CONFIG_FILE: Final = "config.json"
 _DIR_MODE: Final = 0o700
+_MAX_CONFIG_BYTES: Final = 10 * 1024 * 1024
+"""A Docker config.json is a few KiB; reading stops past this, so a config.json that is `/dev/zero`
+(or a symlink to it) ends in one line instead of filling memory."""
 
 
 class DockerLoginError(FluxMirrorError):
@@ -67,11 +72,14 @@ class DockerConfigFile:
         """A missing file (or directory) is an empty config, and so is an empty file, as in Docker."""
         path = directory / _CONFIG_FILE
         try:
-            data = path.read_bytes()
+            with path.open("rb") as stream:
+                data = stream.read(_MAX_CONFIG_BYTES + 1)
         except FileNotFoundError:
             return cls(directory, {})
         except OSError as exc:
             raise DockerLoginError(f"load docker config: {path_error('open', str(path), exc)}") from None
+        if len(data) > _MAX_CONFIG_BYTES:
+            raise DockerLoginError(f"load docker config: {path} is larger than {_MAX_CONFIG_BYTES >> 20} MiB")
         if not data.strip():
             return cls(directory, {})
         try:
@@ -131,7 +139,7 @@ class DockerConfigFile:
     def _save(self, host: str) -> None:
         directory = self.path.parent
         try:
-            directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+            _make_directories(directory)
         except OSError as exc:
             raise DockerLoginError(
                 f'store docker credential for "{host}": {path_error("mkdir", str(directory), exc)}'
@@ -142,6 +150,31 @@ class DockerConfigFile:
             raise DockerLoginError(
                 f'store docker credential for "{host}": {path_error("write", str(self.path), exc)}'
             ) from None
+
+
+def _make_directories(directory: Path) -> None:
+    """Go's `os.MkdirAll(directory, 0700)`: every missing directory on the way is created 0700 (less
+    the umask), not only the last one; existing ones are left as they are."""
+    missing: list[Path] = []
+    current = directory
+    while True:
+        try:
+            mode = current.stat().st_mode
+        except OSError:
+            if current.parent == current:
+                break
+            missing.append(current)
+            current = current.parent
+            continue
+        if not stat.S_ISDIR(mode):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(current))
+        break
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=_DIR_MODE)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
 
 
 def _platform_helper() -> str:

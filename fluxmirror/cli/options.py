@@ -55,7 +55,9 @@ class GlobalOptions:
         return found if found is not None else cls()
 
     def resolve_timeout(self, command_value: str | None, default: str) -> Duration:
-        text = command_value or self.timeout or default
+        # A flag given empty (`--timeout ""`) is parsed, and refused, as Go's pflag does; only an
+        # absent one falls back.
+        text = next((value for value in (command_value, self.timeout) if value is not None), default)
         timeout = parse_duration_flag("--timeout", text)
         if timeout.nanoseconds <= 0:
             raise UsageError("--timeout must be greater than 0")

@@ -10,7 +10,7 @@ at once so that one run tells the user everything their environment is missing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["EnvsubstError", "substitute"]
@@ -55,16 +55,18 @@ class _Expansion:
 _Word = tuple[str | _Expansion, ...]
 
 
-def substitute(text: str, env: Mapping[str, str]) -> str:
+def substitute(text: str, env: Mapping[str, str], *, limit: int | None = None) -> str:
     """Expand every `${…}` in `text` from `env`, in strict mode.
 
     The whole text is parsed before anything is looked up, so a syntax error is reported even
     when variables are also missing; then every unset variable is collected into one error.
+    No string built on the way, the result included, may be longer than `limit` characters, so a
+    few thousand `${BIG_VARIABLE}` cannot fill memory.
     """
     if "$" not in text:
         return text
     parts = _Parser(text).word(_TOP)
-    evaluator = _Evaluator(env)
+    evaluator = _Evaluator(env, limit)
     result = evaluator.word(parts)
     evaluator.check()
     return result
@@ -204,13 +206,25 @@ class _Parser:
 class _Evaluator:
     """Expands parsed words, recording failures instead of stopping so all are reported."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], limit: int | None) -> None:
         self.env = env
+        self.limit = limit
         self.unset: dict[str, None] = {}
         self.failure: str | None = None
 
     def word(self, parts: _Word) -> str:
-        return "".join(part if isinstance(part, str) else self.expand(part) for part in parts)
+        pieces: list[str] = []
+        size = 0
+        for part in parts:
+            piece = part if isinstance(part, str) else self.expand(part)
+            size += len(piece)
+            self.check_size(size)
+            pieces.append(piece)
+        return "".join(pieces)
+
+    def check_size(self, size: int) -> None:
+        if self.limit is not None and size > self.limit:
+            raise EnvsubstError(f"the result is longer than {self.limit} characters")
 
     def expand(self, node: _Expansion) -> str:
         value = self.env.get(node.name)
@@ -223,7 +237,7 @@ class _Evaluator:
             self.unset.setdefault(node.name)
             value = ""
         args = [self.word(arg) for arg in node.args]
-        return _apply(op, value, args)
+        return _apply(op, value, args, self.check_size)
 
     def fallback(self, node: _Expansion) -> str:
         # Operands are expanded lazily, as in the shell: a default is only needed (and only then
@@ -248,7 +262,7 @@ class _Evaluator:
             raise EnvsubstError(self.failure)
 
 
-def _apply(op: str, value: str, args: list[str]) -> str:
+def _apply(op: str, value: str, args: list[str], check_size: Callable[[int], None]) -> str:
     if op == "":
         return value
     if op == "len":
@@ -264,7 +278,7 @@ def _apply(op: str, value: str, args: list[str]) -> str:
         found = _match(_atoms(args[0], reverse=suffix), value[::-1] if suffix else value, shortest=len(op) == 1)
         cut = found[1] if found else 0
         return value[: len(value) - cut] if suffix else value[cut:]
-    return _replace(op, value, args[0], args[1] if len(args) > 1 else "")
+    return _replace(op, value, args[0], args[1] if len(args) > 1 else "", check_size)
 
 
 def _substring(value: str, args: list[str]) -> str:
@@ -291,7 +305,7 @@ def _to_int(text: str) -> int | None:
     return number if -_INT64 <= number < _INT64 else None
 
 
-def _replace(op: str, value: str, pattern: str, replacement: str) -> str:
+def _replace(op: str, value: str, pattern: str, replacement: str, check_size: Callable[[int], None]) -> str:
     """Leftmost-longest glob replacement; an empty pattern matches only at the anchor of `/#`/`/%`."""
     if op in ("/#", "/%"):
         suffix = op == "/%"
@@ -302,8 +316,11 @@ def _replace(op: str, value: str, pattern: str, replacement: str) -> str:
     atoms = _atoms(pattern)
     out: list[str] = []
     pos = 0
+    size = len(value)
     while (found := _match(atoms, value, start=pos, anchored=False)) is not None and found[1] > found[0]:
         out += (value[pos : found[0]], replacement)
+        size += len(replacement) - (found[1] - found[0])
+        check_size(size)
         pos = found[1]
         if op == "/":
             break

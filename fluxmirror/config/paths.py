@@ -26,6 +26,8 @@ def _inside(path: str, root: str) -> bool:
 def _confine(value: str, root: Path, describe: Callable[[], str]) -> str:
     if not value.strip():
         return value
+    if "\0" in value:  # no file name can hold one; the OS would refuse it only when the file is used
+        raise ConfigError(f"{describe()}: the path contains a NUL character")
     joined = os.path.normpath(root / value.strip())
     if not _inside(joined, str(root)) or not _inside(os.path.realpath(joined), os.path.realpath(root)):
         raise ConfigError(f"{describe()}: path escapes the config directory")

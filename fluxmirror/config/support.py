@@ -7,6 +7,7 @@ mirror, and never be silently ignored: an ignored `verify` block would mirror un
 from __future__ import annotations
 
 from fluxmirror.api.config import Config
+from fluxmirror.config.decode import one_line
 from fluxmirror.errors import ConfigError
 
 __all__ = ["check_supported"]
@@ -14,6 +15,13 @@ __all__ = ["check_supported"]
 
 def check_supported(config: Config, *, syncing: bool) -> None:
     """Refuse what is not built; `syncing` adds the features only `sync` uses (tls, verify)."""
+    try:
+        _check(config, syncing=syncing)
+    except ConfigError as exc:
+        raise ConfigError(one_line(exc.message)) from None
+
+
+def _check(config: Config, *, syncing: bool) -> None:
     for index, host in enumerate(config.hosts):
         where = f'hosts[{index}] "{host.host}"'
         if host.provider.strip():

@@ -8,6 +8,7 @@ surrounding whitespace.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Final
 from urllib.parse import SplitResult, urlsplit
 
 from fluxmirror.api.config import (
@@ -29,11 +30,14 @@ from fluxmirror.config.spiffe import check_spiffe_id, check_trust_domain
 from fluxmirror.errors import ConfigError
 from fluxmirror.gocompat.regexp import GoRegexError, compile_go
 from fluxmirror.gocompat.semver import Constraint, InvalidConstraintError
+from fluxmirror.gocompat.strconv import go_quote
 from fluxmirror.oci.reference import InvalidReferenceError, parse_repository
 
 __all__ = ["validate_config"]
 
 _HOST_PROVIDERS = ("ecr", "acr", "gar")
+_MAX_CHUNK_KIB: Final = ((1 << 63) - 1) // 1024
+_MAX_PORT: Final = 65535
 _CREDENTIAL_PROVIDERS = ("github", "forgejo", "gcp", "azure", "aws", "jwt-svid")
 
 
@@ -75,6 +79,8 @@ def _run(path: str, errors: Iterator[str]) -> None:
 def _host_errors(host: Host) -> Iterator[str]:
     if not _is_set(host.host):
         yield "host is required"
+    elif _has_control(host.host.strip()):
+        yield f'host "{host.host}" must not contain control characters'
     if _is_set(host.username) and host.credential is None:
         yield "username requires credential"
     if host.credential is not None and _is_set(host.provider):
@@ -89,6 +95,8 @@ def _host_errors(host: Host) -> Iterator[str]:
         yield from (join_path("tls", error) for error in _tls_errors(host.tls))
     if host.maxChunkSize < 0:
         yield "maxChunkSize must be >= 0 (0 disables chunking)"
+    if host.maxChunkSize > _MAX_CHUNK_KIB:
+        yield f"maxChunkSize must be <= {_MAX_CHUNK_KIB} (its size in bytes must fit in 64 bits)"
     if host.credential is None and not _is_set(host.provider) and host.tls is None and host.maxChunkSize == 0:
         yield "one of credential, provider, tls, or maxChunkSize is required"
 
@@ -165,17 +173,46 @@ def _pem_errors(name: str, source: PEMSource | None) -> Iterator[str]:
         yield f"{name}: exactly one of fromPath or value must be set"
 
 
+def _bad_port(hostport: str) -> tuple[str, bool] | None:
+    """The port of `host[:port]` (an IPv6 host in brackets) when it is not one, and whether it is a
+    number past 65535 (which net/url lets through, to fail at dial time) rather than no number."""
+    host_end = hostport.rfind("]") if hostport.startswith("[") else -1
+    colon = hostport.rfind(":")
+    port = hostport[colon + 1 :] if colon > host_end else ""
+    if not port:
+        return None
+    if not (port.isascii() and port.isdigit()):
+        return port, False
+    significant = port.lstrip("0")
+    if len(significant) > len(str(_MAX_PORT)) or int(significant or "0") > _MAX_PORT:
+        return port, True
+    return None
+
+
+def _port_message(port: str, out_of_range: bool, where: str) -> str:
+    message = f"invalid port {go_quote(':' + port)} {where}"
+    return f"{message} (out of range 0-{_MAX_PORT})" if out_of_range else message
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
+
+
 def _parse_url(raw: str) -> SplitResult:
     """Parse like Go's net/url would accept; ValueError carries a Go-flavoured reason."""
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in raw):
-        raise ValueError(f'parse "{raw}": net/url: invalid control character in URL')
+    quoted = go_quote(raw)
+    if _has_control(raw):
+        raise ValueError(f"parse {quoted}: net/url: invalid control character in URL")
     try:
         parsed = urlsplit(raw)
+        bad_port = _bad_port(parsed.netloc.rpartition("@")[2])
+        if bad_port is not None:
+            raise ValueError(_port_message(*bad_port, "after host"))
         _ = parsed.port
     except ValueError as exc:
-        raise ValueError(f'parse "{raw}": {exc}') from None
+        raise ValueError(f"parse {quoted}: {exc}") from None
     if " " in parsed.netloc:
-        raise ValueError(f'parse "{raw}": invalid character " " in host name')
+        raise ValueError(f'parse {quoted}: invalid character " " in host name')
     return parsed
 
 
@@ -226,10 +263,21 @@ def _chart_destination_errors(destination: str) -> Iterator[str]:
         yield f'URL "{destination}" is missing a host'
 
 
+def _check_registry_port(registry: str) -> None:
+    """go-containerregistry refuses a registry whose port is not a number; one past 65535 is refused too."""
+    bad_port = _bad_port(registry)
+    if bad_port is None:
+        return
+    port, out_of_range = bad_port
+    if not out_of_range:
+        raise InvalidReferenceError(f"registries must be valid RFC 3986 URI authorities: {registry}")
+    raise InvalidReferenceError(_port_message(port, out_of_range, f"in registry {go_quote(registry)}"))
+
+
 def _artifact_errors(artifact: Artifact) -> Iterator[str]:
     for field, value in (("source", artifact.source), ("destination", artifact.destination)):
         try:
-            parse_repository(value)
+            _check_registry_port(parse_repository(value).registry)
         except InvalidReferenceError as exc:
             yield f'{field} "{value}" is not a valid OCI repository: {exc}'
     if artifact.selector is not None:

@@ -27,6 +27,7 @@ from fluxmirror.gocompat.regexp import compile_go
 __all__ = ["Constraint", "InvalidConstraintError", "InvalidVersionError", "Version"]
 
 _UINT64_MAX: Final = (1 << 64) - 1
+_UINT64_DIGITS: Final = len(str(_UINT64_MAX))
 
 _VERSION_RE: Final = re.compile(
     r"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?"
@@ -73,9 +74,21 @@ class InvalidConstraintError(ValueError):
     """The text is not a range Masterminds' `NewConstraint` accepts."""
 
 
+def _parse_uint64(digits: str) -> int | None:
+    """Go's `strconv.ParseUint(digits, 10, 64)` for ASCII digits; None when out of range.
+
+    Digits past the 20 a uint64 can have are never converted, so a 5000-digit segment costs what
+    reading it costs (Python's int() refuses more than 4300 digits anyway)."""
+    significant = digits.lstrip("0")
+    if len(significant) > _UINT64_DIGITS:
+        return None
+    value = int(significant or "0")
+    return value if value <= _UINT64_MAX else None
+
+
 def _segment(digits: str) -> int:
-    value = int(digits)
-    if len(digits) > 19 and value > _UINT64_MAX:
+    value = _parse_uint64(digits)
+    if value is None:
         raise InvalidVersionError(
             f'error parsing version segment: strconv.ParseUint: parsing "{digits}": value out of range'
         )
@@ -87,10 +100,8 @@ def _prerelease_key(prerelease: str) -> _PrereleaseKey:
     # text, because Go only treats an identifier as numeric when ParseUint succeeds.
     parts: list[tuple[int, int | str]] = []
     for part in prerelease.split("."):
-        if part.isascii() and part.isdigit() and int(part) <= _UINT64_MAX:
-            parts.append((0, int(part)))
-        else:
-            parts.append((1, part))
+        number = _parse_uint64(part) if part.isascii() and part.isdigit() else None
+        parts.append((1, part) if number is None else (0, number))
     return tuple(parts)
 
 
@@ -270,10 +281,20 @@ def _parse_comparison(token: str) -> _Comparison:
 
 
 def _rewrite_hyphen_ranges(text: str) -> str:
-    out = text
+    """Rewrite each `a - b` where it was found, in one pass.
+
+    Go replaces each match's text at its first occurrence in the rewritten string, which is the
+    place it was found unless some earlier `<space>-` is not part of a range; but no range can hold
+    such a hyphen, so both rewrites then fail to parse (only which piece the error quotes may
+    differ), and one pass keeps a long constraint linear instead of quadratic."""
+    pieces: list[str] = []
+    end = 0
     for match in _RANGE_RE.finditer(text):
-        out = out.replace(match.group() or "", f">= {match['lo']}, <= {match['hi']} ", 1)
-    return out
+        start, stop = match.span()
+        pieces += (text[end:start], f">= {match['lo']}, <= {match['hi']} ")
+        end = stop
+    pieces.append(text[end:])
+    return "".join(pieces)
 
 
 class Constraint:

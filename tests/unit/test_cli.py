@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,147 @@ def test_sync_flag_validation(
     capsys: pytest.CaptureFixture[str], config_file: Path, flags: list[str], message: str
 ) -> None:
     assert_one_line_error(capsys, ["sync", str(config_file), *flags], message)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sync", "CONFIG", "--dry-run", "--timeout", ""],
+        ["--timeout", "", "sync", "CONFIG", "--dry-run"],
+        ["login", "-f", "CONFIG", "--timeout", ""],
+        ["secret", "regcred", "-f", "CONFIG", "--timeout", ""],
+    ],
+    ids=["sync", "global", "login", "secret"],
+)
+def test_empty_timeout_is_refused(capsys: pytest.CaptureFixture[str], config_file: Path, argv: list[str]) -> None:
+    argv = [str(config_file) if arg == "CONFIG" else arg for arg in argv]
+    assert_one_line_error(capsys, argv, 'invalid argument "" for "--timeout" flag: time: invalid duration ""')
+
+
+HEAD = "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n"
+ENTRY = "artifacts:\n  - source: 127.0.0.1:1/aa/bb\n    destination: 127.0.0.1:1/bb\n"
+LAUGHS = "".join(
+    [HEAD, "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"]
+    + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)]
+)
+HOSTILE: list[tuple[str, str, str]] = [
+    ("alias-bomb", LAUGHS, "parse config: yaml: document contains excessive aliasing"),
+    (
+        "key-is-a-sequence",
+        HEAD + ENTRY + "? [a, b]\n: 1\n",
+        "parse config: yaml: line 6, column 3: invalid map key: a sequence cannot be a key",
+    ),
+    (
+        "key-is-a-mapping",
+        HEAD + ENTRY + "? {a: 1}\n: 1\n",
+        "parse config: yaml: line 6, column 3: invalid map key: a mapping cannot be a key",
+    ),
+    (
+        "semver-5000-digits",
+        HEAD + ENTRY + f"    selector:\n      semver: '>={'1' * 5000}'\n",
+        f'artifacts[0]: selector: semver ">={"1" * 5000}" is not a valid constraint: constraint parser error',
+    ),
+    (
+        "chart-version-5000-digits",
+        HEAD
+        + f"charts:\n  - name: x\n    source: https://a.io\n    destination: oci://a.io/c\n    version: '{'2' * 5000}'\n",
+        f'charts[0]: version "{"2" * 5000}" is not a valid semver constraint: constraint parser error',
+    ),
+    (
+        "nul-in-from-path",
+        HEAD + ENTRY + 'hosts:\n  - host: a.io\n    credential:\n      fromPath: "token\\0"\n',
+        'hosts[0] "a.io": credential.fromPath: the path contains a NUL character',
+    ),
+    (
+        "newline-in-source",
+        HEAD + 'artifacts:\n  - source: "ghcr.io/a/b\\nc"\n    destination: 127.0.0.1:1/bb\n',
+        'artifacts[0]: source "ghcr.io/a/b\\nc" is not a valid OCI repository: '
+        "repository can only contain the characters `abcdefghijklmnopqrstuvwxyz0123456789_-./`: a/b\\nc",
+    ),
+    (
+        "registry-port-not-a-number",
+        HEAD + "artifacts:\n  - source: ghcr.io:abc/a/b\n    destination: 127.0.0.1:1/bb\n",
+        'artifacts[0]: source "ghcr.io:abc/a/b" is not a valid OCI repository: '
+        "registries must be valid RFC 3986 URI authorities: ghcr.io:abc",
+    ),
+    (
+        "registry-port-range",
+        HEAD + "artifacts:\n  - source: ghcr.io/a/b\n    destination: 127.0.0.1:65536/bb\n",
+        'artifacts[0]: destination "127.0.0.1:65536/bb" is not a valid OCI repository: '
+        'invalid port ":65536" in registry "127.0.0.1:65536" (out of range 0-65535)',
+    ),
+    (
+        "chart-port-not-a-number",
+        HEAD + "charts:\n  - name: x\n    source: https://a.io:x1/\n    destination: oci://a.io/c\n",
+        'charts[0]: source: invalid URL: parse "https://a.io:x1/": invalid port ":x1" after host',
+    ),
+    (
+        "chart-port-range",
+        HEAD + "charts:\n  - name: x\n    source: https://a.io\n    destination: oci://a.io:70000/c\n",
+        'charts[0]: destination: invalid URL: parse "oci://a.io:70000/c": '
+        'invalid port ":70000" after host (out of range 0-65535)',
+    ),
+    (
+        "limit-past-64-bits",
+        HEAD + ENTRY + "    selector:\n      limit: 99999999999999999999\n",
+        "parse config: artifacts[0]: selector: limit: number out of range for a 64-bit integer",
+    ),
+    (
+        "max-chunk-size-huge",
+        HEAD + ENTRY + f"hosts:\n  - host: a.io\n    maxChunkSize: {'7' * 5000}\n",
+        "parse config: hosts[0]: maxChunkSize: number out of range for a 64-bit integer",
+    ),
+    (
+        "max-chunk-size-bytes-overflow",
+        HEAD + ENTRY + "hosts:\n  - host: a.io\n    maxChunkSize: 9223372036854775807\n",
+        "hosts[0]: maxChunkSize must be <= 9007199254740991 (its size in bytes must fit in 64 bits)",
+    ),
+    (
+        "exp-overflow",
+        HEAD + ENTRY + "hosts:\n  - host: a.io\n    credential:\n      jwkValue: '{}'\n      iss: i\n"
+        "      sub: s\n      exp: 99999999999999999999h\n",
+        'parse config: hosts[0]: credential: exp: time: invalid duration "99999999999999999999h"',
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), [case[1:] for case in HOSTILE], ids=[case[0] for case in HOSTILE])
+@pytest.mark.parametrize("command", ["sync", "login"])
+def test_hostile_config_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, text: str, message: str
+) -> None:
+    path = tmp_path / "mirror.yaml"
+    path.write_text(text, encoding="utf-8")
+    argv = ["sync", str(path), "--dry-run"] if command == "sync" else ["login", "-f", str(path)]
+    argv += ["--docker-config", str(tmp_path / "docker")] if command == "login" else []
+    started = time.monotonic()
+    assert_one_line_error(capsys, argv, message)
+    assert time.monotonic() - started < 10
+    assert not (tmp_path / "docker").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_dev_zero_as_a_config_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert_one_line_error(capsys, ["sync", "/dev/zero", "--dry-run"], "read config: /dev/zero is larger than 10 MiB")
+    assert_one_line_error(capsys, ["login", "-f", "/dev/zero"], "read config: /dev/zero is larger than 10 MiB")
+
+
+def test_endless_stdin_is_one_line(config_file: Path) -> None:
+    with subprocess.Popen(
+        [BIN / "fluxmirror", "sync", "-", "--dry-run"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdin is not None
+        try:
+            for _ in range(20):
+                process.stdin.write("#" * (1 << 20) + "\n")
+        except BrokenPipeError:
+            pass
+        out, err = process.communicate(timeout=60)
+    assert (process.returncode, out, err) == (1, "", "✗ read config: stdin is larger than 10 MiB\n")
 
 
 def test_sync_non_integer_flag_is_one_line(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:

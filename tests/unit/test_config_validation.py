@@ -89,8 +89,90 @@ CASES: list[tuple[str, dict[str, Any] | str, str]] = [
         'parse config: yaml: line 3, column 1: mapping key "kind" is defined more than once',
     ),
     ("not-a-mapping", "- a\n- b\n", "parse config: the document must be a mapping, got list"),
+    # Hostile YAML: one line each, never a traceback (docs/config.md#yaml-limits).
+    (
+        "key-is-a-sequence",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n? [a, b]\n: 1\n",
+        "parse config: yaml: line 3, column 3: invalid map key: a sequence cannot be a key",
+    ),
+    (
+        "key-is-a-mapping",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n{a: 1}: 1\n",
+        "parse config: yaml: line 3, column 1: invalid map key: a mapping cannot be a key",
+    ),
+    (
+        "number-key",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n1: x\n",
+        'parse config: unknown field "1"',
+    ),
+    (
+        "key-with-newline",
+        'apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n"a\\nb": x\n',
+        'parse config: unknown field "a\\nb"',
+    ),
+    (
+        "anchor-contains-itself",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\nartifacts: &a [*a]\n",
+        "parse config: yaml: line 3, column 16: anchor 'a' value contains itself",
+    ),
+    (
+        "unknown-anchor",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\nartifacts: *a\n",
+        "parse config: yaml: line 3, column 12: unknown anchor 'a' referenced",
+    ),
+    (
+        "merge-not-a-mapping",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n<<: 5\n",
+        "parse config: yaml: line 3, column 1: map merge requires map or sequence of maps as the value",
+    ),
+    (
+        "explicit-tag-mismatch",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\ncharts:\n  - limit: !!int many\n",
+        "parse config: yaml: line 4, column 12: cannot decode !!str `many` as a !!int",
+    ),
+    (
+        "unsupported-tag",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\ncharts: !!set {a}\n",
+        "parse config: yaml: line 3, column 9: cannot decode a mapping as a !!set",
+    ),
+    (
+        "too-deep",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\nx: " + "[" * 101 + "]" * 101 + "\n",
+        "parse config: yaml: line 3, column 103: exceeded max depth of 100",
+    ),
+    (
+        "limit-past-64-bits",
+        artifact(selector={"limit": 99999999999999999999}),
+        "parse config: artifacts[0]: selector: limit: number out of range for a 64-bit integer",
+    ),
+    (
+        "chart-limit-past-64-bits",
+        chart(limit=-(1 << 63) - 1),
+        "parse config: charts[0]: limit: number out of range for a 64-bit integer",
+    ),
+    (
+        "chunk-5000-digits",
+        "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\nhosts:\n  - host: a.io\n"
+        f"    maxChunkSize: {'9' * 5000}\n",
+        "parse config: hosts[0]: maxChunkSize: number out of range for a 64-bit integer",
+    ),
+    (
+        "exp-overflow",
+        host(credential={"jwkPath": "k.json", "iss": "i", "sub": "s", "exp": "2562048h"}),
+        'parse config: hosts[0]: credential: exp: time: invalid duration "2562048h"',
+    ),
+    (
+        "exp-5000-digits",
+        host(credential={"jwkPath": "k.json", "iss": "i", "sub": "s", "exp": "9" * 5000 + "s"}),
+        f'parse config: hosts[0]: credential: exp: time: invalid duration "{"9" * 5000}s"',
+    ),
     # Hosts, in the documented order.
     ("host-required", host(host=" ", credential=TOKEN), "hosts[0]: host is required"),
+    (
+        "host-newline",
+        host(host="a.io\nb.io", credential=TOKEN),
+        'hosts[0]: host "a.io\\nb.io" must not contain control characters',
+    ),
     ("username-needs-credential", host(username="bot"), "hosts[0]: username requires credential"),
     (
         "credential-xor-provider",
@@ -167,6 +249,16 @@ CASES: list[tuple[str, dict[str, Any] | str, str]] = [
         "chunk-negative",
         host(credential=TOKEN, maxChunkSize=-1),
         "hosts[0]: maxChunkSize must be >= 0 (0 disables chunking)",
+    ),
+    (
+        "chunk-bytes-past-64-bits",
+        host(maxChunkSize=1 << 53),
+        "hosts[0]: maxChunkSize must be <= 9007199254740991 (its size in bytes must fit in 64 bits)",
+    ),
+    (
+        "from-path-nul",
+        host(credential={"fromPath": "token\0.txt"}),
+        'hosts[0] "registry.example.com": credential.fromPath: the path contains a NUL character',
     ),
     (
         "host-needs-something",
@@ -272,6 +364,23 @@ CASES: list[tuple[str, dict[str, Any] | str, str]] = [
         chart(source="http://[::1"),
         'charts[0]: source: invalid URL: parse "http://[::1": Invalid IPv6 URL',
     ),
+    (
+        "chart-source-newline",
+        chart(source="https://charts.example.com/\nx"),
+        'charts[0]: source: invalid URL: parse "https://charts.example.com/\\nx": '
+        "net/url: invalid control character in URL",
+    ),
+    (
+        "chart-source-port-not-a-number",
+        chart(source="https://charts.example.com:https"),
+        'charts[0]: source: invalid URL: parse "https://charts.example.com:https": invalid port ":https" after host',
+    ),
+    (
+        "chart-source-port-range",
+        chart(source="https://charts.example.com:65536/x"),
+        'charts[0]: source: invalid URL: parse "https://charts.example.com:65536/x": '
+        'invalid port ":65536" after host (out of range 0-65535)',
+    ),
     ("chart-destination", chart(destination=" "), "charts[0]: destination: destination is required"),
     (
         "chart-destination-scheme",
@@ -282,6 +391,17 @@ CASES: list[tuple[str, dict[str, Any] | str, str]] = [
         "chart-destination-host",
         chart(destination="oci:///charts"),
         'charts[0]: destination: URL "oci:///charts" is missing a host',
+    ),
+    (
+        "chart-destination-port-range",
+        chart(destination="oci://[::1]:" + "5" * 5000 + "/charts"),
+        f'charts[0]: destination: invalid URL: parse "oci://[::1]:{"5" * 5000}/charts": '
+        f'invalid port ":{"5" * 5000}" after host (out of range 0-65535)',
+    ),
+    (
+        "chart-version-5000-digits",
+        chart(version="1" * 5000),
+        f'charts[0]: version "{"1" * 5000}" is not a valid semver constraint: constraint parser error',
     ),
     (
         "chart-version",
@@ -309,6 +429,24 @@ CASES: list[tuple[str, dict[str, Any] | str, str]] = [
         "write the repository without the oci:// scheme: ghcr.io/a/b",
     ),
     (
+        "artifact-source-newline",
+        artifact(source="ghcr.io/a/b\nc"),
+        'artifacts[0]: source "ghcr.io/a/b\\nc" is not a valid OCI repository: '
+        "repository can only contain the characters `abcdefghijklmnopqrstuvwxyz0123456789_-./`: a/b\\nc",
+    ),
+    (
+        "registry-port-not-a-number",
+        artifact(source="ghcr.io:https/fluxcd/cli"),
+        'artifacts[0]: source "ghcr.io:https/fluxcd/cli" is not a valid OCI repository: '
+        "registries must be valid RFC 3986 URI authorities: ghcr.io:https",
+    ),
+    (
+        "registry-port-range",
+        artifact(destination="localhost:99999/cli"),
+        'artifacts[0]: destination "localhost:99999/cli" is not a valid OCI repository: '
+        'invalid port ":99999" in registry "localhost:99999" (out of range 0-65535)',
+    ),
+    (
         "regex-pattern-required",
         artifact(selector={"regex": {"extract": "$v"}}),
         'parse config: artifacts[0]: selector: regex: missing required field "pattern"',
@@ -333,6 +471,11 @@ CASES: list[tuple[str, dict[str, Any] | str, str]] = [
         "semver-constraint",
         artifact(selector={"semver": "~> one"}),
         'artifacts[0]: selector: semver "~> one" is not a valid constraint: improper constraint: ~> one',
+    ),
+    (
+        "semver-5000-digits",
+        artifact(selector={"semver": ">=" + "1" * 5000}),
+        f'artifacts[0]: selector: semver ">={"1" * 5000}" is not a valid constraint: constraint parser error',
     ),
     (
         "sort-by",
@@ -431,6 +574,11 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("spiffe-id", tls(serverAuth={"spiffe": {"serverID": "spiffe://example.org/ns/registry"}})),
     ("static-mtls", tls(clientAuth={"certificate": {"value": "c"}, "key": {"fromPath": "k.pem"}})),
     ("chart-wildcard-version", chart(version="6.x", limit=0)),
+    ("prerelease-5000-digits", artifact(selector={"semver": ">=1.0.0-" + "1" * 5000})),
+    ("ports-at-the-edges", {**chart(source="https://a.io:65535"), "artifacts": [{**ARTIFACT, "source": "a.io:0/xx"}]}),
+    ("chunk-largest", host(maxChunkSize=9007199254740991)),
+    ("limit-largest", artifact(selector={"limit": (1 << 63) - 1})),
+    ("exp-longest", host(credential={"jwkPath": "k.json", "iss": "i", "sub": "s", "exp": "2562047h"})),
     (
         "verify-min-age-zero",
         artifact(

@@ -27,6 +27,9 @@ SECOND = 1_000_000_000
         ("1µs", 1000),
         ("3ns", 3),
         ("8760h", 8760 * 3600 * SECOND),
+        ("2562047h", 2562047 * 3600 * SECOND),
+        ("0" * 5000 + "1s", SECOND),  # leading zeros never overflow, as in Go
+        ("1." + "1" * 5000 + "s", 1_111_111_111),  # digits past 63 bits after the dot are ignored, as in Go
     ],
 )
 def test_parse(text: str, nanoseconds: int) -> None:
@@ -44,6 +47,9 @@ def test_parse(text: str, nanoseconds: int) -> None:
         (".s", 'time: invalid duration ".s"'),
         ("-", 'time: invalid duration "-"'),
         ("9999999999h", 'time: invalid duration "9999999999h"'),
+        ("2562048h", 'time: invalid duration "2562048h"'),
+        ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"'),
+        ("9" * 5000 + "s", f'time: invalid duration "{"9" * 5000}s"'),
     ],
 )
 def test_parse_errors(text: str, message: str) -> None:

@@ -132,6 +132,51 @@ def test_fresh_config_gets_tab_indented_private_file(capsys: pytest.CaptureFixtu
     assert sorted(p.name for p in docker.iterdir()) == ["config.json"]  # no temp file left behind
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_missing_docker_config_directory_is_created_private(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int
+) -> None:
+    """Like Go's os.MkdirAll(dir, 0700): each directory created on the way is 0700, not only the last."""
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    existing.chmod(0o751)
+    monkeypatch.chdir(existing)
+    previous = os.umask(umask)
+    try:
+        code, out, err = run(capsys, "login", "-f", str(write_config(tmp_path, BEARER)), "--docker-config", "a/b/c")
+    finally:
+        os.umask(previous)
+    assert (code, err) == (0, "")
+    assert out == "✔ stored registry token for bearer.example.com in a/b/c/config.json\n"
+    for created in ("a", "a/b", "a/b/c"):
+        assert stat.S_IMODE((existing / created).stat().st_mode) == 0o700, created
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o751
+    assert stat.S_IMODE((existing / "a/b/c/config.json").stat().st_mode) == 0o600
+
+
+def test_existing_docker_config_directories_keep_their_modes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a").chmod(0o755)
+    (tmp_path / "a" / "b").chmod(0o750)
+    assert login(capsys, write_config(tmp_path, BEARER), tmp_path / "a" / "b" / "c" / "d")[0] == 0
+    assert [stat.S_IMODE((tmp_path / p).stat().st_mode) for p in ("a", "a/b", "a/b/c", "a/b/c/d")] == [
+        0o755,
+        0o750,
+        0o700,
+        0o700,
+    ]
+
+
+def test_docker_config_json_that_never_ends_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    (docker / "config.json").symlink_to("/dev/zero")
+    code, out, err = login(capsys, write_config(tmp_path, BEARER), docker)
+    assert (code, out, err) == (1, "", f"✗ load docker config: {docker / 'config.json'} is larger than 10 MiB\n")
+
+
 def test_existing_file_keeps_unrelated_keys_entries_and_mode(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -53,6 +53,11 @@ def test_parse_lenient(text: str, parts: tuple[int, int, int, str, str]) -> None
             'error parsing version segment: strconv.ParseUint: parsing "18446744073709551616": value out of range',
             id="overflow",
         ),
+        pytest.param(
+            "1" * 5000 + ".0.0",
+            f'error parsing version segment: strconv.ParseUint: parsing "{"1" * 5000}": value out of range',
+            id="5000-digits",
+        ),
     ],
 )
 def test_parse_rejects(text: str, message: str) -> None:
@@ -69,6 +74,7 @@ def test_parse_rejects(text: str, message: str) -> None:
         pytest.param(["0.9.9", "1.0.0", "1.0.1", "1.1.0", "2.0.0", "10.0.0"], id="numeric-segments"),
         pytest.param(["1.0.0-1", "1.0.0-99", "1.0.0-100", "1.0.0-a"], id="numeric-before-alpha"),
         pytest.param(["1.0.0-99999999999999999999", "1.0.0-a"], id="huge-numeric-compares-as-text"),
+        pytest.param(["1.0.0-99", "1.0.0-" + "9" * 5000, "1.0.0-a"], id="5000-digit-numeric-compares-as-text"),
     ],
 )
 def test_precedence_order(ascending: list[str]) -> None:
@@ -230,6 +236,8 @@ def test_prerelease_rule(constraint: str, version: str, expected: bool) -> None:
         pytest.param("1.xx", "constraint parser error", id="bad-wildcard"),
         pytest.param("1|2", "constraint parser error", id="pipe-in-number"),
         pytest.param("1.2.3-01", "constraint parser error", id="bad-prerelease"),
+        pytest.param(">=" + "1" * 5000, "constraint parser error", id="5000-digits"),
+        pytest.param("1.2." + "9" * 5000 + " - 2", "constraint parser error", id="5000-digit-hyphen-range"),
     ],
 )
 def test_invalid_constraints(constraint: str, message: str) -> None:
@@ -252,6 +260,7 @@ def test_parse_is_cached_and_reports_text() -> None:
         pytest.param("1" + " " * 100_000 + "!", id="long-whitespace-run"),
         pytest.param("1" * 100_000 + "!", id="long-number"),
         pytest.param(">= 1 " * 20_000 + "!", id="many-comparisons"),
+        pytest.param("1 - 2 || " * 40_000 + "!", id="many-hyphen-ranges"),  # once quadratic: ~20 s
         pytest.param("1-" + "a." * 50_000 + "!", id="long-prerelease"),
     ],
 )
