@@ -79,6 +79,8 @@ def _parse_uint64(digits: str) -> int | None:
 
     Digits past the 20 a uint64 can have are never converted, so a 5000-digit segment costs what
     reading it costs (Python's int() refuses more than 4300 digits anyway)."""
+    if len(digits) < _UINT64_DIGITS:  # the common case: fits whatever the digits are
+        return int(digits)
     significant = digits.lstrip("0")
     if len(significant) > _UINT64_DIGITS:
         return None
