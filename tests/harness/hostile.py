@@ -34,6 +34,7 @@ host** whose certificate fluxmirror has no reason to trust.
 | ``badlist/nonstring`` | tags are a number, null and an object | 4 |
 | ``badlist/bigdigits`` | one 5000-digit tag (semver parsing meets CPython's int limit) | 4 |
 | ``badlist/surrogate`` | one tag ``"\\ud800"`` (a lone surrogate escape) | 4 |
+| ``backtrack/app`` | tags ``1.0.0`` and ``BACKTRACK_TAG``, 126 digits then ``x`` (a valid tag) | 6: a backtracking selector stalls planning |
 | ``slow/body`` | tag list headers at once, then its body one byte a second | 5: unbounded requests |
 | ``slow/headers`` | status line and headers one byte a second, never ending | 5 |
 | ``slow/silent`` | tag list request read, never answered | 5 |
@@ -73,6 +74,7 @@ from harness.pki import PKI
 
 __all__ = [
     "ANSI_TAGS",
+    "BACKTRACK_TAG",
     "BIDI",
     "DOTDOT_TAG",
     "ESC",
@@ -87,6 +89,8 @@ HOSTILE_USER = Credentials("hostile-user", "h0stile-Secret-pw")
 """The credential the Basic and Bearer variants accept; distinct from TEST_USER so a leak is unambiguous."""
 DOTDOT_TAG: Final = "../../../prod/app/manifests/latest"
 QUERY_TAG: Final = "a?b=c"
+BACKTRACK_TAG: Final = "1" * 126 + "x"
+"""A valid tag on which a nested quantifier such as ``^(\\d+\\.?)+$`` backtracks 2^126 times in Python's ``re``."""
 HOSTILE_SUBJECT: Final = "x:/../../../../prod/app/manifests/latest"
 """A ``subject.digest`` whose referrers tag, under a two-segment repository, resolves to ``prod/app:latest``."""
 ESC: Final = "\x1b"
@@ -230,6 +234,7 @@ class HostileRegistry:
             "badlist/nonstring": b'{"name":"badlist/nonstring","tags":[7,null,{"a":1}]}',
             "badlist/bigdigits": b'{"name":"badlist/bigdigits","tags":["' + b"1" * 5000 + b'"]}',
             "badlist/surrogate": b'{"name":"badlist/surrogate","tags":["\\ud800"]}',
+            "backtrack/app": json.dumps({"name": "backtrack/app", "tags": ["1.0.0", BACKTRACK_TAG]}).encode(),
             "ansi/tags": json.dumps({"name": "ansi/tags", "tags": ["1.0.0", *ANSI_TAGS]}).encode(),
             "tls/redirect": b'{"name":"tls/redirect","tags":["1.0.0"]}',
             "otherrepo/elsewhere": b'{"name":"otherrepo/elsewhere","tags":["9.9.9-elsewhere"]}',
