@@ -6,6 +6,10 @@ or `jwkPath`/`jwkValue` (a JWT signed here: without `exp` a fresh 60 s token eve
 `exp` a cached one re-minted at half its lifetime). Without `username` the token is a bearer
 credential sent on every request; with `username` it is the password of a username/password pair.
 
+`sync` reads and parses every JWK once, when it builds its `HostsCredentials`, before anything is
+synced (the reference builds its signers at start-up): a key that cannot be read or used ends the
+run in one line (`auth host "<host>": read jwkPath: …`), with no report.
+
 Provider-based sources and transport TLS are not built yet; `config.support.check_supported`
 refuses a config that needs them when it is loaded, rather than at the first request.
 """
@@ -37,6 +41,36 @@ class HostCredentialError(FluxMirrorError):
     """A configured credential could not be produced; the message names the host, never the secret."""
 
 
+class _KeyProblem(Exception):
+    """Why a JWK could not be loaded: `action` is "read" or "parse", `field` "jwkPath" or "jwkValue"."""
+
+    def __init__(self, action: str, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.action = action
+        self.field = field
+        self.detail = detail
+
+
+def _read_signing_key(spec: CredentialSpec) -> SigningKey:
+    # Imported here: cryptography costs every sync ~15 ms of start-up, and only JWK credentials need it.
+    from fluxmirror.auth.jwk import JWKError, load_signing_key
+
+    field = "jwkPath" if spec.jwkPath else "jwkValue"
+    if spec.jwkPath:
+        try:
+            data = Path(spec.jwkPath).read_bytes()
+        except OSError as exc:
+            # Go's os.ReadFile opens a directory and then fails to read it.
+            operation = "read" if isinstance(exc, IsADirectoryError) else "open"
+            raise _KeyProblem("read", field, path_error(operation, spec.jwkPath, exc)) from None
+    else:
+        data = spec.jwkValue.encode()
+    try:
+        return load_signing_key(data)
+    except JWKError as exc:
+        raise _KeyProblem("parse", field, str(exc)) from None
+
+
 class TokenMinter:
     """Produces the token of one host's `credential`, with the lifetimes of docs/sync.md#token-sources."""
 
@@ -47,6 +81,26 @@ class TokenMinter:
         self._key: SigningKey | None = None
         self._cached: tuple[str, float] | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def signs(self) -> bool:
+        """Whether the token is a JWT signed with a `jwkPath`/`jwkValue` key."""
+        return bool(self._spec.jwkPath or self._spec.jwkValue)
+
+    def load_key(self) -> None:
+        """Read and parse the JWK now, once, and keep it for every token; a no-op for other sources.
+
+        Raises HostCredentialError `auth host "<host>": read jwkPath: <reason>` or
+        `auth host "<host>": parse jwkValue: <reason>`, never quoting key material.
+        """
+        if not self.signs or self._key is not None:
+            return
+        try:
+            self._key = _read_signing_key(self._spec)
+        except _KeyProblem as problem:
+            raise HostCredentialError(
+                f'auth host "{self.host}": {problem.action} {problem.field}: {problem.detail}'
+            ) from None
 
     async def token(self) -> str:
         spec = self._spec
@@ -89,19 +143,11 @@ class TokenMinter:
             return token
 
     def _load_key(self) -> SigningKey:
-        # Imported here, on a worker thread: cryptography costs every sync ~15 ms of start-up, and
-        # only JWK credentials need it.
-        from fluxmirror.auth.jwk import JWKError, load_signing_key
-
-        spec = self._spec
-        field = "credential.jwkPath" if spec.jwkPath else "credential.jwkValue"
+        # On a worker thread, for `login` and `secret`, which build their minters one by one.
         try:
-            data = Path(spec.jwkPath).read_bytes() if spec.jwkPath else spec.jwkValue.encode()
-            return load_signing_key(data)
-        except OSError as exc:
-            raise HostCredentialError(f'host "{self.host}": {field}: {path_error("open", spec.jwkPath, exc)}') from None
-        except JWKError as exc:
-            raise HostCredentialError(f'host "{self.host}": {field}: {exc}') from None
+            return _read_signing_key(self._spec)
+        except _KeyProblem as problem:
+            raise HostCredentialError(f'host "{self.host}": credential.{problem.field}: {problem.detail}') from None
 
     async def credential(self, username: str) -> Credential:
         token = await self.token()
@@ -109,11 +155,21 @@ class TokenMinter:
 
 
 class HostsCredentials:
-    """The sync credential source: configured hosts first, everything else from `fallback`."""
+    """The sync credential source: configured hosts first, everything else from `fallback`.
+
+    Building it loads every host's JWK, in config order, so that a key which cannot be read or
+    parsed raises HostCredentialError here, before anything is synced.
+    """
 
     def __init__(self, hosts: Sequence[Host], fallback: CredentialSource) -> None:
         self._fallback = fallback
-        self._minters = {host.host: (TokenMinter(host), host.username) for host in hosts if host.credential is not None}
+        self._minters: dict[str, tuple[TokenMinter, str]] = {}
+        for host in hosts:
+            if host.credential is None:
+                continue
+            minter = TokenMinter(host)
+            minter.load_key()
+            self._minters[host.host] = (minter, host.username)
 
     async def resolve(self, registry: str, repository: str) -> Credential:
         configured = self._minters.get(registry)

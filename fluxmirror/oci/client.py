@@ -42,6 +42,7 @@ __all__ = [
     "RegistryClient",
     "blob_path",
     "is_loopback",
+    "is_private",
     "manifest_path",
 ]
 
@@ -53,16 +54,39 @@ MAX_TAG_PAGES: Final = 10_000
 _PLAIN_HTTP_HINT: Final = "; if the registry speaks plain HTTP, pass --insecure"
 
 
+_PRIVATE_NETWORKS: Final = tuple(
+    ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+
+
+def _host(registry: str) -> str:
+    """The host of `host[:port]` or `[v6][:port]`, lower-cased."""
+    host = registry[1 : registry.find("]")] if registry.startswith("[") else registry.split(":", 1)[0]
+    return host.lower()
+
+
 def is_loopback(registry: str) -> bool:
     """`localhost[:port]`, `*.localhost`, `127.0.0.0/8` and `[::1]` (the registry host, port optional)."""
-    host = registry[1 : registry.find("]")] if registry.startswith("[") else registry.split(":", 1)[0]
-    host = host.lower()
+    host = _host(registry)
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_private(registry: str) -> bool:
+    """`*.local` names and RFC 1918 IPv4 addresses (10/8, 172.16/12, 192.168/16), port optional: the
+    registries go-containerregistry, besides loopback, also tries over plain HTTP."""
+    host = _host(registry)
+    if host.endswith(".local"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return isinstance(address, ipaddress.IPv4Address) and any(address in block for block in _PRIVATE_NETWORKS)
 
 
 def manifest_path(repository: str, reference: str) -> str:
@@ -133,12 +157,15 @@ class RegistryClient:
         return self._base_url
 
     def schemes(self) -> tuple[str, ...]:
-        """Schemes to try, in order (docs/sync.md#schemes): plain HTTP only for loopback registries or
-        with `--insecure`, and then only after HTTPS failed, as go-containerregistry does."""
-        return ("https", "http") if self._insecure or is_loopback(self.registry) else ("https",)
+        """Schemes to try, in order (docs/sync.md#schemes): plain HTTP for loopback, `*.local` and
+        RFC 1918 registries, or any with `--insecure`, and then only after HTTPS failed, as
+        go-containerregistry does."""
+        plain = self._insecure or is_loopback(self.registry) or is_private(self.registry)
+        return ("https", "http") if plain else ("https",)
 
     def _may_carry_credentials(self, url: URL) -> bool:
-        """Credentials travel over plain HTTP only to loopback, or anywhere with `--insecure`."""
+        """Credentials travel over plain HTTP only to loopback, or anywhere with `--insecure`: a
+        `*.local` or private-address registry reached over plain HTTP gets none."""
         return url.scheme == "https" or self._insecure or is_loopback(url.raw_authority)
 
     async def _ping(self) -> Authenticator:
@@ -290,6 +317,15 @@ class RegistryClient:
             async with attempt:
                 body = await read_prefix(response, MAX_ERROR_BODY)
             replayable = data is None or isinstance(data, bytes)
+            if (
+                response.status == 401
+                and Origin.of(response.url) == home
+                and not self._may_carry_credentials(response.url)
+            ):
+                raise OCIError(
+                    f"{method} {redact_url(response.url)}: the registry asks for credentials, which are never sent"
+                    " over plain HTTP to a host that is not loopback; pass --insecure to send them"
+                )
             if response.status == 401 and not reauthorized and replayable and Origin.of(response.url) == home:
                 auth.rechallenge(response.headers.get("WWW-Authenticate", ""), scopes)
                 reauthorized = True

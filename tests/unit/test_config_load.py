@@ -278,6 +278,35 @@ def test_only_the_first_document_is_read(tmp_path: Path) -> None:
     assert [a.source for a in loaded.config.artifacts] == ["ghcr.io/a/b"]
 
 
+@pytest.mark.parametrize(
+    "tail",
+    [
+        pytest.param("---\n", id="trailing-marker"),
+        pytest.param("---", id="trailing-marker-without-newline"),
+        pytest.param("--- \n# nothing here\n", id="trailing-marker-and-comment"),
+        pytest.param("---\n---\n", id="empty-documents"),
+        pytest.param(
+            "---\n" + HEADER + "artifacts:\n  - source: ghcr.io/x/y\n    destination: r.io/y\n", id="second-config"
+        ),
+        pytest.param("---\nbogus: 1\n", id="second-with-unknown-key"),
+        pytest.param("---\napiVersion: v0\n", id="second-with-bad-api-version"),
+        pytest.param("...\n---\nnot: [valid\n", id="end-marker-then-broken"),
+    ],
+)
+@pytest.mark.parametrize("head", ["", "---\n"], ids=["bare", "leading-marker"])
+def test_later_documents_are_ignored(tmp_path: Path, head: str, tail: str) -> None:
+    loaded = load_config(str(write(tmp_path, head + HEADER + ARTIFACTS + tail)), require_entries=True, env={})
+    assert [(a.source, a.destination) for a in loaded.config.artifacts] == [("ghcr.io/a/b", "localhost:5000/bb")]
+
+
+def test_substitution_still_covers_later_documents(tmp_path: Path) -> None:
+    # As in the reference: the whole file is substituted before the first document is decoded.
+    text = HEADER + ARTIFACTS + "---\nnote: ${UNSET}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(write(tmp_path, text)), require_entries=True, env={})
+    assert str(caught.value) == 'substitute environment variables: variable not set (strict mode): "UNSET"'
+
+
 def test_node_count_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(yamldoc, "MAX_NODES", 1000)
     wide = HEADER + "x: [" + ", ".join(["a"] * 1000) + "]\n"
@@ -329,10 +358,7 @@ def test_substitution_cannot_grow_past_the_cap(tmp_path: Path) -> None:
     text = HEADER + ARTIFACTS + "# " + "${BIG}" * 200 + "\n"
     with pytest.raises(ConfigError) as caught:
         load_config(str(write(tmp_path, text)), require_entries=True, env={"BIG": "x" * 100_000})
-    assert (
-        str(caught.value)
-        == f"substitute environment variables: the result is longer than {MAX_CONFIG_BYTES} characters"
-    )
+    assert str(caught.value) == f"substitute environment variables: the result is longer than {MAX_CONFIG_BYTES} bytes"
     replaced = HEADER + "# ${BIG//x/${BIG}}\n"
     with pytest.raises(ConfigError, match="the result is longer than"):
         load_config(str(write(tmp_path, replaced)), require_entries=True, env={"BIG": "x" * 100_000})

@@ -152,3 +152,64 @@ def test_verify_is_refused_for_sync_only() -> None:
 def test_tls_is_fine_for_commands_that_do_not_connect() -> None:
     tls_host = msgspec.convert({"host": "b.io", "tls": {"serverAuth": {"value": "pem"}}}, Host)
     check_supported(Config(apiVersion="v", kind="Config", hosts=[tls_host]), syncing=False)
+
+
+# ---- start-up: every JWK is loaded when sync builds its credentials ------------------------------
+
+_RSA = '{"kty":"RSA","n":"AQAB","e":"AQAB","d":"secret-material"}'
+
+
+@pytest.mark.parametrize(
+    ("credential", "message"),
+    [
+        pytest.param(
+            {"jwkPath": "{dir}/missing.json"},
+            "read jwkPath: open {dir}/missing.json: no such file or directory",
+            id="missing-file",
+        ),
+        pytest.param({"jwkPath": "{dir}"}, "read jwkPath: read {dir}: is a directory", id="directory"),
+        pytest.param(
+            {"jwkPath": "{dir}/bad.json"},
+            "parse jwkPath: JWK is not valid JSON: Expecting value at line 1 column 1",
+            id="bad-json-file",
+        ),
+        pytest.param(
+            {"jwkValue": _RSA},
+            'parse jwkValue: unsupported JWK key type "RSA": only OKP (Ed25519) and EC keys can sign',
+            id="rsa-value",
+        ),
+        pytest.param(
+            {"jwkValue": '{"keys": []}'}, "parse jwkValue: JWK set must contain exactly one key, got 0", id="empty-set"
+        ),
+        pytest.param(
+            {"jwkPath": "{dir}/pubkey.json"},
+            "parse jwkPath: JWK set must contain exactly one key, got 2",
+            id="two-keys",
+        ),
+    ],
+)
+def test_building_sync_credentials_loads_every_jwk(tmp_path: Path, credential: dict[str, str], message: str) -> None:
+    (tmp_path / "bad.json").write_text("not json")
+    (tmp_path / "pubkey.json").write_text('{"keys": [{"kty": "OKP"}, {"kty": "OKP"}]}')
+    spec = {name: value.replace("{dir}", str(tmp_path)) for name, value in credential.items()}
+    hosts = [host("fine.example", value="t0k"), host(iss="i", sub="s", **spec)]
+    with pytest.raises(HostCredentialError) as caught:
+        HostsCredentials(hosts, _Ambient())
+    assert str(caught.value) == 'auth host "registry.example": ' + message.replace("{dir}", str(tmp_path))
+    assert "secret-material" not in str(caught.value)
+
+
+def test_the_first_bad_key_in_config_order_is_named(tmp_path: Path) -> None:
+    hosts = [host(f"h{i}.example", jwkPath=str(tmp_path / f"k{i}.json"), iss="i", sub="s") for i in range(3)]
+    with pytest.raises(HostCredentialError, match=r'^auth host "h0\.example": read jwkPath: open '):
+        HostsCredentials(hosts, _Ambient())
+
+
+async def test_a_loaded_key_is_kept_for_every_token(private_key: tuple[Path, jwt.PyJWKSet]) -> None:
+    path, keys = private_key
+    source = HostsCredentials([host(jwkPath=str(path), iss="i", sub="s")], _Ambient())
+    path.unlink()  # read once, at start-up: later tokens never read it again
+    first = await source.resolve("registry.example", "a/b")
+    second = await source.resolve("registry.example", "a/b")
+    assert first.registry_token and second.registry_token and first.registry_token != second.registry_token
+    assert _claims(first.registry_token, keys, "registry.example")["sub"] == "s"
