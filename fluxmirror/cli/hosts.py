@@ -9,13 +9,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-import typer
-
 from fluxmirror.api.config import Host
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.credentials import Credential
 from fluxmirror.auth.hosts import HostCredentialError, TokenMinter
-from fluxmirror.cli.options import GlobalOptions, hosts_config_source
+from fluxmirror.cli.options import hosts_config_source, resolve_timeout
 from fluxmirror.config import load_config
 from fluxmirror.config.support import check_supported
 from fluxmirror.errors import ConfigError
@@ -27,13 +25,12 @@ _T = TypeVar("_T")
 
 
 def hosts_to_store(
-    ctx: typer.Context, config: str | None, wanted: Sequence[str], timeout: str | None, no_envsubst: bool
+    config: str | None, wanted: Sequence[str], timeout: str | None, no_envsubst: bool
 ) -> tuple[list[Host], Duration]:
     """The shared start of `login` and `secret`: a hosts-only-friendly config, refused if it needs what
     is not built yet, the hosts to store, and the `--timeout` budget for minting their credentials."""
-    options = GlobalOptions.of(ctx)
-    budget = options.resolve_timeout(timeout, "1m")
-    loaded = load_config(hosts_config_source(config), require_entries=False, envsubst=options.envsubst(no_envsubst))
+    budget = resolve_timeout(timeout, "1m")
+    loaded = load_config(hosts_config_source(config), require_entries=False, envsubst=not no_envsubst)
     check_supported(loaded.config, syncing=False)
     return select_hosts(loaded.config.hosts, wanted), budget
 

@@ -19,18 +19,24 @@ __all__ = ["login"]
 
 
 def login(
-    ctx: typer.Context,
     config: ConfigOption = None,
     host: HostsOption = None,
     docker_config: Annotated[
-        str | None, typer.Option(help="Docker config directory.", show_default="$DOCKER_CONFIG, else ~/.docker")
+        str | None,
+        typer.Option(
+            "--docker-config",
+            help="Docker config directory.",
+            show_default="$DOCKER_CONFIG, else ~/.docker",
+        ),
     ] = None,
-    plaintext: Annotated[bool, typer.Option(help="Store base64 in config.json, bypassing helpers.")] = False,
+    plaintext: Annotated[
+        bool, typer.Option("--plaintext", help="Store base64 in config.json, bypassing helpers.")
+    ] = False,
     timeout: ResolutionTimeoutOption = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Store the credentials of the config's hosts in the Docker config, like `docker login`."""
-    selected, resolution_timeout = hosts_to_store(ctx, config, host or [], timeout, no_envsubst)
+    selected, resolution_timeout = hosts_to_store(config, host or [], timeout, no_envsubst)
     # Load (and detect a helper) before minting anything, so a broken Docker config wastes no token.
     docker = DockerConfigFile.load(docker_config_dir(docker_config))
     if not plaintext:

@@ -6,28 +6,34 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from fluxmirror.api.duration import Duration
+from fluxmirror.cli.pflag import DURATION_METAVAR
 from fluxmirror.errors import UsageError
 
 __all__ = [
     "CONFIG_ENV",
+    "GLOBAL_FLAGS",
     "ConfigOption",
-    "GlobalOptions",
+    "GlobalTimeoutOption",
     "HostsOption",
     "NoEnvsubstOption",
     "ResolutionTimeoutOption",
+    "executable_path",
     "hosts_config_source",
     "parse_duration_flag",
+    "program_name",
+    "resolve_timeout",
     "sync_config_source",
 ]
 
 CONFIG_ENV = "FLUX_MIRROR_CONFIG"
+GLOBAL_FLAGS = "Global Flags"
+"""The help panel of cobra's persistent flags, which every command accepts."""
 
 ConfigOption = Annotated[
     str | None,
@@ -37,34 +43,38 @@ HostsOption = Annotated[
     list[str] | None, typer.Option("--host", help="Host from the config (repeatable); default all.")
 ]
 ResolutionTimeoutOption = Annotated[
-    str | None, typer.Option("--timeout", help="Bound on credential resolution.", show_default="1m")
+    str | None,
+    typer.Option(
+        "--timeout",
+        metavar=DURATION_METAVAR,
+        help="Bound on credential resolution.",
+        show_default="1m",
+        rich_help_panel=GLOBAL_FLAGS,
+    ),
 ]
-NoEnvsubstOption = Annotated[bool, typer.Option("--no-envsubst", help="Do not substitute ${VAR} in the config.")]
+GlobalTimeoutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--timeout",
+        metavar=DURATION_METAVAR,
+        help="Default operation timeout (5m for sync, 1m for login and secret).",
+        rich_help_panel=GLOBAL_FLAGS,
+    ),
+]
+NoEnvsubstOption = Annotated[
+    bool,
+    typer.Option("--no-envsubst", help="Do not substitute ${VAR} in the config.", rich_help_panel=GLOBAL_FLAGS),
+]
 
 
-@dataclass(slots=True)
-class GlobalOptions:
-    """Options that Cobra's persistent flags let users place before the command name."""
-
-    timeout: str | None = None
-    no_envsubst: bool = False
-
-    @classmethod
-    def of(cls, ctx: typer.Context) -> GlobalOptions:
-        found = ctx.find_object(GlobalOptions)
-        return found if found is not None else cls()
-
-    def resolve_timeout(self, command_value: str | None, default: str) -> Duration:
-        # A flag given empty (`--timeout ""`) is parsed, and refused, as Go's pflag does; only an
-        # absent one falls back.
-        text = next((value for value in (command_value, self.timeout) if value is not None), default)
-        timeout = parse_duration_flag("--timeout", text)
-        if timeout.nanoseconds <= 0:
-            raise UsageError("--timeout must be greater than 0")
-        return timeout
-
-    def envsubst(self, command_value: bool) -> bool:
-        return not (command_value or self.no_envsubst)
+def resolve_timeout(value: str | None, default: str) -> Duration:
+    """`--timeout`, wherever it was given (the last one wins, before or after the command name), else
+    the command's default. A flag given empty (`--timeout ""`) is parsed, and refused, as Go's pflag
+    does; only an absent one falls back."""
+    timeout = parse_duration_flag("--timeout", default if value is None else value)
+    if timeout.nanoseconds <= 0:
+        raise UsageError("--timeout must be greater than 0")
+    return timeout
 
 
 def parse_duration_flag(flag: str, text: str) -> Duration:
@@ -84,12 +94,22 @@ def sync_config_source(argument: str | None, env: Mapping[str, str] = os.environ
     return source
 
 
-def _executable() -> Path:
-    invoked = sys.argv[0]
+def program_name(argv0: str | None = None) -> str:
+    """The name usage lines show: the base name the program was invoked as (`flux-mirror`,
+    `fluxmirror`, a symlink's name), as cobra's root command takes it from `os.Args[0]`.
+    `python -m fluxmirror` is `fluxmirror`."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return "fluxmirror" if name in ("", "__main__.py") else name
+
+
+def executable_path(argv0: str | None = None) -> Path:
+    """Go's `os.Executable()`: the absolute path of the program file, symlinks resolved (Linux reads
+    `/proc/self/exe`); here the invoked script, found on `PATH` when invoked by bare name."""
+    invoked = sys.argv[0] if argv0 is None else argv0
     found = invoked if os.sep in invoked else shutil.which(invoked)
-    return Path(os.path.abspath(found or invoked))
+    return Path(os.path.realpath(found or invoked))
 
 
 def hosts_config_source(flag: str | None, env: Mapping[str, str] = os.environ) -> str:
     """`login`/`secret`: -f, else $FLUX_MIRROR_CONFIG, else `<executable>.config`."""
-    return flag or env.get(CONFIG_ENV, "") or f"{_executable()}.config"
+    return flag or env.get(CONFIG_ENV, "") or f"{executable_path()}.config"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer._click.core import ParameterSource  # typer vendors click; pinned in pyproject
@@ -21,41 +21,64 @@ __all__ = ["secret"]
 _KUBE = "Kubernetes connection"
 
 
+def _kube_option(*names: str, help: str, show_default: str | bool = False) -> Any:
+    """A kubectl connection flag taking a string."""
+    return typer.Option(*names, help=help, show_default=show_default, rich_help_panel=_KUBE)
+
+
 def secret(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the Secret.", show_default=False)],
     config: ConfigOption = None,
     host: HostsOption = None,
-    create: Annotated[bool, typer.Option(help="Fail if the Secret already exists.")] = False,
+    create: Annotated[bool, typer.Option("--create", help="Fail if the Secret already exists.")] = False,
     kubeconfig: Annotated[
-        str | None, typer.Option(envvar="KUBECONFIG", help="Kubeconfig file.", rich_help_panel=_KUBE)
+        str | None,
+        typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file.", rich_help_panel=_KUBE),
     ] = None,
-    context: Annotated[str | None, typer.Option(help="Kubeconfig context.", rich_help_panel=_KUBE)] = None,
-    cluster: Annotated[str | None, typer.Option(help="Kubeconfig cluster.", rich_help_panel=_KUBE)] = None,
-    user: Annotated[str | None, typer.Option(help="Kubeconfig user.", rich_help_panel=_KUBE)] = None,
-    namespace: Annotated[
-        str | None, typer.Option("--namespace", "-n", help="Namespace of the Secret.", rich_help_panel=_KUBE)
-    ] = None,
-    server: Annotated[str | None, typer.Option(help="API server address.", rich_help_panel=_KUBE)] = None,
-    token: Annotated[str | None, typer.Option(help="Bearer token for the API server.", rich_help_panel=_KUBE)] = None,
-    as_user: Annotated[str | None, typer.Option("--as", help="Impersonate this user.", rich_help_panel=_KUBE)] = None,
+    context: Annotated[str | None, _kube_option("--context", help="Kubeconfig context.")] = None,
+    cluster: Annotated[str | None, _kube_option("--cluster", help="Kubeconfig cluster.")] = None,
+    user: Annotated[str | None, _kube_option("--user", help="Kubeconfig user.")] = None,
+    namespace: Annotated[str | None, _kube_option("--namespace", "-n", help="Namespace of the Secret.")] = None,
+    server: Annotated[str | None, _kube_option("--server", "-s", help="API server address and port.")] = None,
+    token: Annotated[str | None, _kube_option("--token", help="Bearer token for the API server.")] = None,
+    username: Annotated[str | None, _kube_option("--username", help="Basic-auth username for the API server.")] = None,
+    password: Annotated[str | None, _kube_option("--password", help="Basic-auth password for the API server.")] = None,
+    as_user: Annotated[str | None, _kube_option("--as", help="Impersonate this user.")] = None,
     as_group: Annotated[
-        list[str] | None, typer.Option("--as-group", help="Impersonate this group.", rich_help_panel=_KUBE)
+        list[str] | None,
+        typer.Option("--as-group", help="Impersonate this group (repeatable).", rich_help_panel=_KUBE),
     ] = None,
-    request_timeout: Annotated[str | None, typer.Option(help="API request timeout.", rich_help_panel=_KUBE)] = None,
+    as_uid: Annotated[str | None, _kube_option("--as-uid", help="Impersonate this UID (with --as).")] = None,
+    request_timeout: Annotated[
+        str | None, _kube_option("--request-timeout", help="API request timeout (0: none).", show_default="0")
+    ] = None,
     certificate_authority: Annotated[
-        str | None, typer.Option(help="CA file for the API server.", rich_help_panel=_KUBE)
+        str | None, _kube_option("--certificate-authority", help="CA file for the API server.")
     ] = None,
     client_certificate: Annotated[
-        str | None, typer.Option(help="Client certificate file.", rich_help_panel=_KUBE)
+        str | None, _kube_option("--client-certificate", help="Client certificate file.")
     ] = None,
-    client_key: Annotated[str | None, typer.Option(help="Client key file.", rich_help_panel=_KUBE)] = None,
+    client_key: Annotated[str | None, _kube_option("--client-key", help="Client key file.")] = None,
     tls_server_name: Annotated[
-        str | None, typer.Option(help="Server name for TLS verification.", rich_help_panel=_KUBE)
+        str | None, _kube_option("--tls-server-name", help="Server name for TLS verification.")
     ] = None,
     insecure_skip_tls_verify: Annotated[
-        bool, typer.Option(help="Skip API server certificate verification.", rich_help_panel=_KUBE)
+        bool,
+        typer.Option(
+            "--insecure-skip-tls-verify", help="Skip API server certificate verification.", rich_help_panel=_KUBE
+        ),
     ] = False,
+    disable_compression: Annotated[
+        bool,
+        typer.Option(
+            "--disable-compression", help="Do not ask the API server for compressed responses.", rich_help_panel=_KUBE
+        ),
+    ] = False,
+    cache_dir: Annotated[
+        str | None,
+        _kube_option("--cache-dir", help="kubectl's cache directory: accepted, unused.", show_default="~/.kube/cache"),
+    ] = None,
     timeout: ResolutionTimeoutOption = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
@@ -63,7 +86,8 @@ def secret(
     # Imported here: the kubernetes client takes a while to import and no other command needs it.
     from fluxmirror.kube import KubeOptions, connect, docker_config_json, upsert_secret
 
-    selected, resolution_timeout = hosts_to_store(ctx, config, host or [], timeout, no_envsubst)
+    del cache_dir  # kubectl keeps its discovery and HTTP caches there; `secret` needs neither
+    selected, resolution_timeout = hosts_to_store(config, host or [], timeout, no_envsubst)
     options = KubeOptions(
         kubeconfig=kubeconfig,
         kubeconfig_explicit=ctx.get_parameter_source("kubeconfig") is ParameterSource.COMMANDLINE,
@@ -73,6 +97,8 @@ def secret(
         namespace=namespace,
         server=server,
         token=token,
+        username=username,
+        password=password,
         certificate_authority=certificate_authority,
         client_certificate=client_certificate,
         client_key=client_key,
@@ -80,7 +106,9 @@ def secret(
         tls_server_name=tls_server_name,
         as_user=as_user,
         as_groups=as_group or [],
+        as_uid=as_uid,
         request_timeout=request_timeout,
+        disable_compression=disable_compression,
     )
     with connect(options) as connection:
         resolver = CredentialResolver(resolution_timeout)

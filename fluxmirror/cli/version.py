@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from fluxmirror import __version__
+from fluxmirror.cli.options import GlobalTimeoutOption, NoEnvsubstOption
 from fluxmirror.errors import UsageError
 
 __all__ = ["version"]
@@ -15,8 +16,11 @@ __all__ = ["version"]
 
 def version(
     output: Annotated[str, typer.Option("--output", "-o", help="Output format: text, yaml or json.")] = "text",
+    timeout: GlobalTimeoutOption = None,
+    no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Print the fluxmirror version."""
+    del timeout, no_envsubst  # persistent flags: accepted (and parsed) by every command, unused here
     if output == "text":
         typer.echo(__version__)
     elif output == "json":

@@ -6,6 +6,14 @@ override the selected context, and when there is no usable kubeconfig the in-clu
 used. So the kubeconfig is merged and overridden here, and the result handed to the client's own loaders
 (which keep exec plugins, auth providers and token files working).
 
+What the Python client lacks is added around it, as client-go does it: basic auth (`--username`/
+`--password`, or the kubeconfig user's `username`/`password`) as `Authorization: Basic` over the UTF-8
+bytes; impersonation (`--as`, `--as-group`, `--as-uid`) as `Impersonate-*` header lines; and
+`Accept-Encoding: gzip` on every request (Go's transport asks for compressed responses and inflates
+them) unless `--disable-compression` or the cluster's `disable-compression` says not to. Like
+client-go's validation, a user with both a token and basic auth, or impersonating groups or a UID
+without a user, is an invalid configuration.
+
 The namespace follows client-go too: the `--namespace` flag; else the context's namespace; else, when
 in-cluster configuration is possible, `$POD_NAMESPACE` or the ServiceAccount's namespace file; else
 `default`. Both are resolved before any credential is minted, so a broken cluster setup costs no token.
@@ -16,6 +24,7 @@ in-cluster configuration is possible, `$POD_NAMESPACE` or the ServiceAccount's n
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -65,6 +74,8 @@ class KubeOptions:
     namespace: str | None = None
     server: str | None = None
     token: str | None = None
+    username: str | None = None
+    password: str | None = None
     certificate_authority: str | None = None
     client_certificate: str | None = None
     client_key: str | None = None
@@ -72,7 +83,9 @@ class KubeOptions:
     tls_server_name: str | None = None
     as_user: str | None = None
     as_groups: Sequence[str] = ()
+    as_uid: str | None = None
     request_timeout: str | None = None
+    disable_compression: bool = False
 
 
 @dataclass(slots=True)
@@ -154,10 +167,12 @@ def connect(options: KubeOptions, environ: Mapping[str, str] = os.environ) -> Ku
     except KubeError as exc:
         raise KubeError(f"build kubernetes client config: {exc}") from None
     client = kubernetes.client.ApiClient(configuration)
-    impersonation = _impersonation(options, resolved.user)
-    if impersonation:
+    headers = _impersonation(options, resolved.user)
+    if not (options.disable_compression or resolved.cluster.get("disable-compression") is True):
+        headers.append(("Accept-Encoding", "gzip"))
+    if headers:
         # Duck-typed stand-in: the REST client only calls `request` and `clear` on its pool.
-        client.rest_client.pool_manager = _ExtraHeaders(client.rest_client.pool_manager, impersonation)  # type: ignore[assignment]
+        client.rest_client.pool_manager = _ExtraHeaders(client.rest_client.pool_manager, headers)  # type: ignore[assignment]
     return KubeConnection(namespace, kubernetes.client.CoreV1Api(client), timeout, client)
 
 
@@ -223,7 +238,29 @@ def _resolve(options: KubeOptions, environ: Mapping[str, str]) -> _Resolved:
     user = dict(merged["users"].get(user_name, {}))
     _override_cluster(options, cluster)
     _override_user(options, user)
+    problems += _user_problems(options, user_name, user)
     return _Resolved(context, cluster, user, problems)
+
+
+def _user_problems(options: KubeOptions, name: str, user: Mapping[str, Any]) -> list[str]:
+    """client-go's `validateAuthInfo` rules that the flags can break."""
+    problems: list[str] = []
+    methods = [
+        method
+        for method, present in (
+            ("token", user.get("token")),
+            ("basicAuth", user.get("username") or user.get("password")),
+        )
+        if present
+    ]
+    if len(methods) > 1:
+        problems.append(
+            f"more than one authentication method found for {name}; found [{' '.join(methods)}], only one is allowed"
+        )
+    impersonating = options.as_user or user.get("as")
+    if not impersonating and (options.as_groups or options.as_uid or user.get("as-groups") or user.get("as-uid")):
+        problems.append(f"requesting uid, groups or user-extra for {name} without impersonating a user")
+    return problems
 
 
 def _override_cluster(options: KubeOptions, cluster: dict[str, Any]) -> None:
@@ -246,6 +283,10 @@ def _override_user(options: KubeOptions, user: dict[str, Any]) -> None:
     if options.token:
         user["token"] = options.token
         user.pop("tokenFile", None)
+    if options.username:
+        user["username"] = options.username
+    if options.password:
+        user["password"] = options.password
     for flag, key in ((options.client_certificate, "client-certificate"), (options.client_key, "client-key")):
         if flag:
             user.pop(f"{key}-data", None)
@@ -272,15 +313,22 @@ def _configuration(options: KubeOptions, resolved: _Resolved, in_cluster: _InClu
         invalid = resolved.invalid()
         if invalid is not None:
             raise invalid
+        # Basic auth is set below: the Python loader encodes it as Latin-1 and needs both fields.
+        user = {key: value for key, value in resolved.user.items() if key not in ("username", "password")}
         document = {
             "current-context": "fluxmirror",
             "contexts": [{"name": "fluxmirror", "context": {"cluster": "fluxmirror", "user": "fluxmirror"}}],
             "clusters": [{"name": "fluxmirror", "cluster": resolved.cluster}],
-            "users": [{"name": "fluxmirror", "user": resolved.user}],
+            "users": [{"name": "fluxmirror", "user": user}],
         }
         kubernetes.config.load_kube_config_from_dict(document, client_configuration=configuration, persist_config=False)
     except (ConfigException, OSError, ValueError) as exc:
         raise KubeError(str(exc)) from None
+    if username := str(resolved.user.get("username") or ""):
+        # client-go sends basic auth whenever a username is set (an absent password is empty).
+        secret = f"{username}:{resolved.user.get('password') or ''}".encode()
+        configuration.api_key = {"BearerToken": "Basic " + base64.b64encode(secret).decode("ascii")}
+        configuration.refresh_api_key_hook = None
     return configuration
 
 
@@ -313,10 +361,14 @@ def _request_timeout(text: str | None) -> float | None:
 
 
 def _impersonation(options: KubeOptions, user: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """`--as`/`--as-group`, else the kubeconfig user's `as`/`as-groups`, as Impersonate-* header lines."""
+    """`--as`/`--as-uid`/`--as-group`, else the kubeconfig user's `as`/`as-uid`/`as-groups`, as
+    Impersonate-* header lines; nothing without a user to impersonate, as client-go does."""
     as_user = options.as_user or str(user.get("as") or "")
+    if not as_user:
+        return []
+    as_uid = options.as_uid or str(user.get("as-uid") or "")
     groups = list(options.as_groups) or [str(group) for group in user.get("as-groups") or []]
-    headers = [("Impersonate-User", as_user)] if as_user else []
+    headers = [("Impersonate-User", as_user)] + ([("Impersonate-Uid", as_uid)] if as_uid else [])
     return headers + [("Impersonate-Group", group) for group in groups]
 
 
@@ -334,7 +386,10 @@ class _ExtraHeaders:
     def request(self, method: str, url: str, headers: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
         merged = urllib3.HTTPHeaderDict(headers or {})
         for name, value in self._headers:
-            merged.add(name, value)
+            if name == "Accept-Encoding":
+                merged.setdefault(name, value)
+            else:
+                merged.add(name, value)
         return self._pool.request(method, url, headers=merged, **kwargs)
 
     def clear(self) -> None:

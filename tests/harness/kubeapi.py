@@ -1,13 +1,16 @@
 """A tiny stand-in kube-apiserver: only the namespaced Secret endpoints, with the real server's semantics.
 
 No kube-apiserver can run here, so this serves what `secret` uses — create, get and update — over TLS
-(the in-cluster client insists on https) with bearer-token auth, Status objects shaped like the real
-ones, a global resourceVersion, optimistic concurrency on update and an immutable `type`. It records
-every request so tests can check what the client sent.
+(the in-cluster client insists on https) with bearer-token auth (and basic auth when given a user),
+Status objects shaped like the real ones, a global resourceVersion, optimistic concurrency on update
+and an immutable `type`. A client that accepts gzip gets every response gzipped (the real server does
+so for large ones). It records every request so tests can check what the client sent.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import ssl
 import threading
@@ -53,8 +56,9 @@ class KubeAPI:
     the client's next PUT carries a stale resourceVersion.
     """
 
-    def __init__(self, pki: PKI, token: str) -> None:
+    def __init__(self, pki: PKI, token: str, basic: tuple[str, str] | None = None) -> None:
         self.token = token
+        self.basic = basic
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[KubeRequest] = []
         self.concurrent_writes = 0
@@ -167,9 +171,7 @@ def _handler(api: KubeAPI) -> type[BaseHTTPRequestHandler]:
                 headers.setdefault(name.lower(), []).append(value)
             api.requests.append(KubeRequest(self.command, self.path, headers, json.loads(json.dumps(body))))
             try:
-                # Like the API server's bearer authenticator: the scheme is case-insensitive.
-                scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
-                if scheme.lower() != "bearer" or token != api.token:
+                if not self._authenticated():
                     raise _Failure(HTTPStatus.UNAUTHORIZED, "Unauthorized", "Unauthorized")
                 code, document = api.handle(self.command, self.path, body)
             except _Failure as failure:
@@ -177,9 +179,21 @@ def _handler(api: KubeAPI) -> type[BaseHTTPRequestHandler]:
             payload = json.dumps(document).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
+            if "gzip" in (self.headers.get("Accept-Encoding") or ""):
+                payload = gzip.compress(payload)
+                self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def _authenticated(self) -> bool:
+            # Like the API server's authenticators: the scheme is case-insensitive.
+            scheme, _, credential = (self.headers.get("Authorization") or "").partition(" ")
+            if scheme.lower() == "bearer":
+                return credential == api.token
+            if scheme.lower() == "basic" and api.basic is not None:
+                return base64.b64decode(credential) == ":".join(api.basic).encode()
+            return False
 
         do_GET = do_POST = do_PUT = _serve
 

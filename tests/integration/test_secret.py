@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from harness.cli import Completed, run_cli
 from harness.fixtures_kube import KUBE_TOKEN
 from harness.kubeapi import KubeAPI
 from harness.pki import PKI
@@ -297,3 +298,105 @@ def test_api_errors_are_reported(
     config = write_config(tmp_path, BEARER)
     code, _, err = run(capsys, "regcreds", "-f", str(config), "--kubeconfig", str(kubeconfig), "--token", "wrong")
     assert (code, err) == (1, "✗ create secret: Unauthorized\n")
+
+
+# ---- the rest of kubectl's connection flags, through the console script ---------------------------
+
+
+def api_flags(api: KubeAPI, pki: PKI) -> list[str]:
+    return ["-s", api.url, "--certificate-authority", str(pki.ca_path)]
+
+
+def test_short_server_flag(tmp_path: Path, kube_api: KubeAPI, pki: PKI) -> None:
+    config = write_config(tmp_path, BEARER)
+    result = run_cli("secret", "regcreds", "-f", str(config), *api_flags(kube_api, pki), "--token", KUBE_TOKEN)
+    assert result == Completed(0, "✔ secret default/regcreds created with 1 host(s)\n", "")
+    assert kube_api.requests[0].headers["authorization"] == [f"Bearer {KUBE_TOKEN}"]
+
+
+def test_username_and_password_flags_authenticate_with_basic_auth(tmp_path: Path, pki: PKI) -> None:
+    """client-go's basic auth: the UTF-8 bytes of `username:password`, base64-encoded."""
+    api = KubeAPI(pki, KUBE_TOKEN, basic=("jörg", "pa:ss"))
+    try:
+        config = write_config(tmp_path, BEARER)
+        flags = [*api_flags(api, pki), "--username", "jörg", "--password=pa:ss", "-n", "team"]
+        result = run_cli("secret", "regcreds", "-f", str(config), *flags)
+        assert result == Completed(0, "✔ secret team/regcreds created with 1 host(s)\n", "")
+        expected = "Basic " + base64.b64encode("jörg:pa:ss".encode()).decode()
+        assert api.requests[0].headers["authorization"] == [expected]
+    finally:
+        api.close()
+
+
+@pytest.mark.parametrize(
+    ("flags", "problem"),
+    [
+        (
+            ["--username", "bob"],
+            "more than one authentication method found for robot; found [token basicAuth], only one is allowed",
+        ),
+        (["--as-uid", "42"], "requesting uid, groups or user-extra for robot without impersonating a user"),
+        (["--as-group", "devs"], "requesting uid, groups or user-extra for robot without impersonating a user"),
+    ],
+    ids=["token-and-basic", "uid-without-user", "group-without-user"],
+)
+def test_connection_flags_client_go_refuses(
+    tmp_path: Path, kube_api: KubeAPI, pki: PKI, flags: list[str], problem: str
+) -> None:
+    config = write_config(tmp_path, {"host": "broken.example", "credential": {"fromPath": "missing-token"}})
+    kubeconfig = write_kubeconfig(tmp_path, kube_api, pki)
+    result = run_cli("secret", "regcreds", "-f", str(config), "--kubeconfig", str(kubeconfig), *flags)
+    assert result == Completed(1, "", f"✗ resolve namespace: invalid configuration: {problem}\n")
+    assert kube_api.requests == []
+
+
+def test_as_uid_impersonates_with_the_user(tmp_path: Path, kube_api: KubeAPI, pki: PKI) -> None:
+    config = write_config(tmp_path, BEARER)
+    kubeconfig = write_kubeconfig(tmp_path, kube_api, pki)
+    flags = ["--kubeconfig", str(kubeconfig), "--as", "jane", "--as-uid", "1234-abcd", "--as-group", "devs"]
+    assert run_cli("secret", "regcreds", "-f", str(config), *flags).code == 0
+    headers = kube_api.requests[0].headers
+    assert (headers["impersonate-user"], headers["impersonate-uid"], headers["impersonate-group"]) == (
+        ["jane"],
+        ["1234-abcd"],
+        ["devs"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "compressed"),
+    [([], True), (["--disable-compression=false"], True), (["--disable-compression"], False)],
+    ids=["default", "false", "disabled"],
+)
+def test_response_compression(tmp_path: Path, kube_api: KubeAPI, pki: PKI, flags: list[str], compressed: bool) -> None:
+    """Like Go's transport, responses are asked for gzipped (and inflated), unless disabled."""
+    kube_api.store({"metadata": {"name": "regcreds", "namespace": "team"}, "type": "kubernetes.io/dockerconfigjson"})
+    config = write_config(tmp_path, BEARER)
+    kubeconfig = write_kubeconfig(tmp_path, kube_api, pki)
+    result = run_cli("secret", "regcreds", "-f", str(config), "--kubeconfig", str(kubeconfig), *flags)
+    assert result == Completed(0, "✔ secret team/regcreds replaced with 1 host(s)\n", "")
+    assert [request.method for request in kube_api.requests] == ["POST", "GET", "PUT"]
+    for request in kube_api.requests:
+        asked = "gzip" in ",".join(request.headers.get("accept-encoding", []))
+        assert asked is compressed
+
+
+def test_cache_dir_is_accepted_and_unused(tmp_path: Path, kube_api: KubeAPI, pki: PKI) -> None:
+    config = write_config(tmp_path, BEARER)
+    kubeconfig = write_kubeconfig(tmp_path, kube_api, pki)
+    flags = ["--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache")]
+    assert run_cli("secret", "regcreds", "-f", str(config), *flags).code == 0
+    assert not (tmp_path / "cache").exists()
+
+
+def test_kubectl_boolean_flags_take_values(tmp_path: Path, kube_api: KubeAPI, pki: PKI) -> None:
+    config = write_config(tmp_path, BEARER)
+    kubeconfig = write_kubeconfig(tmp_path, kube_api, pki)
+    flags = ["--kubeconfig", str(kubeconfig), "--create=false", "--insecure-skip-tls-verify=false"]
+    assert run_cli("secret", "regcreds", "-f", str(config), *flags).code == 0
+    assert (
+        run_cli("secret", "regcreds", "-f", str(config), *flags).out
+        == "✔ secret team/regcreds replaced with 1 host(s)\n"
+    )
+    refused = run_cli("secret", "regcreds", "-f", str(config), "--kubeconfig", str(kubeconfig), "--create=true")
+    assert refused == Completed(1, "", '✗ create secret: secrets "regcreds" already exists\n')

@@ -323,9 +323,9 @@ def test_login_accepts_a_hosts_only_config(capsys: pytest.CaptureFixture[str], t
 
 
 def test_secret_needs_a_name(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
-    code, out, err = run(capsys, "secret", "-f", str(config_file))
-    assert (code, out) == (1, "")
-    assert err.startswith("✗ ") and err.count("\n") == 1 and "NAME" in err
+    """cobra's `ExactArgs(1)`: its message, one line, exit 1."""
+    assert_one_line_error(capsys, ["secret", "-f", str(config_file)], "accepts 1 arg(s), received 0")
+    assert_one_line_error(capsys, ["secret", "a", "b", "-f", str(config_file)], "accepts 1 arg(s), received 2")
 
 
 def test_secret_accepts_kubectl_flags(
