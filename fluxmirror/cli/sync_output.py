@@ -47,7 +47,7 @@ def run_and_print(
     duration = Duration.from_seconds(time.monotonic() - started)
     report = build_report(results, duration=duration, finished_at=datetime.now(UTC))
     try:
-        if verbose:
+        if verbose and text_mode:  # the report carries the totals in json/yaml mode
             log_summary(results, report.report.summary, duration)
         if output == "json":
             sys.stdout.buffer.write(render_json(report))

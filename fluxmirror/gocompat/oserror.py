@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["path_error"]
+__all__ = ["errno_text", "path_error"]
+
+
+def errno_text(errno: int) -> str:
+    """What Go's `syscall.Errno` prints: the C library's text with a lower-case first letter
+    (`connection refused`, `no route to host`)."""
+    reason = os.strerror(errno)
+    return f"{reason[:1].lower()}{reason[1:]}"
 
 
 def path_error(op: str, path: str, exc: OSError) -> str:
     """The message Go's `*PathError{Op: op, Path: path, Err: errno}` prints for `exc`."""
-    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    reason = errno_text(exc.errno) if exc.errno else str(exc)
     return f"{op} {exc.filename or path}: {reason[:1].lower()}{reason[1:]}"

@@ -66,10 +66,23 @@ async def published_chart_digest(client: RegistryClient, repository: Repository,
 async def push_chart(
     client: RegistryClient, repository: Repository, tag: str, config: bytes, chart: bytes, *, chunk_size: int = 0
 ) -> Descriptor:
-    """Push config blob, chart blob (each skipped when present), then the manifest; returns its descriptor."""
-    for data, media_type in ((config, CONFIG_MEDIA_TYPE), (chart, CHART_LAYER_MEDIA_TYPE)):
+    """Push config blob, chart blob (each skipped when present), then the manifest; returns its descriptor.
+
+    A failure is named by the push that failed: `push helm config to <ref>: …`,
+    `push helm chart layer to <ref>: …`, `push helm manifest to <ref>: …`."""
+    reference = f"{repository}:{tag}"
+    for data, media_type, part in (
+        (config, CONFIG_MEDIA_TYPE, "config"),
+        (chart, CHART_LAYER_MEDIA_TYPE, "chart layer"),
+    ):
         blob = Descriptor(media_type=media_type, digest=sha256_digest(data), size=len(data))
-        await transfer_blob(BytesSource(data), client, repository.path, blob, chunk_size=chunk_size)
+        try:
+            await transfer_blob(BytesSource(data), client, repository.path, blob, chunk_size=chunk_size)
+        except FluxMirrorError as exc:
+            raise exc.prefixed(f"push helm {part} to {reference}") from exc
     manifest = parse_manifest(chart_manifest(config, chart), OCI_MANIFEST)
-    await client.put_manifest(repository.path, tag, manifest)
+    try:
+        await client.put_manifest(repository.path, tag, manifest)
+    except FluxMirrorError as exc:
+        raise exc.prefixed(f"push helm manifest to {reference}") from exc
     return manifest.descriptor()

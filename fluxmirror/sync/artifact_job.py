@@ -37,7 +37,8 @@ async def run_tag_job(
         job_id=f"{entry.source}:{tag}",
         settings=settings,
     )
-    log.info(kv("tag done", src=f"{entry.source}:{tag}", status=result.status, elapsed=elapsed_since(started)))
+    if result.status != Status.FAILED:  # a failure has its row and its live line; the log says only successes
+        log.info(kv("tag done", src=f"{entry.source}:{tag}", status=result.status, elapsed=elapsed_since(started)))
     return result
 
 
@@ -55,41 +56,52 @@ async def _attempt(session: CopySession, entry: ArtifactEntry, planned: PlannedT
 async def _mirror_tag(session: CopySession, entry: ArtifactEntry, tag: str, settings: JobSettings) -> TagResult:
     source, destination = entry.source_repository, entry.destination_repository
     source_client = session.registries.client(source.registry)
-    destination_client = session.registries.client(destination.registry)
-    digest = ""
     try:
-        # Both lookups at once: an up-to-date tag then costs one round trip, not two.
-        found, existing = await asyncio.gather(
-            _resolve(source_client.resolve_digest(source.path, tag), f"{entry.source}:{tag}"),
-            _resolve(destination_client.resolve_digest(destination.path, tag), f"{entry.destination}:{tag}"),
-            return_exceptions=True,
-        )
-        if isinstance(found, BaseException):
-            raise found
-        digest = found or ""
-        if not digest:
-            raise OCIError(f"digest {entry.source}:{tag}: MANIFEST_UNKNOWN: manifest unknown")
-        if isinstance(existing, BaseException):
-            raise existing
-        status = decide(digest, existing, settings)
-        if status == Status.DRIFTED:
-            log.info(
-                kv(
-                    "destination tag drifted from source; skipping (overwrite=false)",
-                    src=f"{entry.source}:{tag}",
-                    src_digest=digest,
-                    dst=f"{entry.destination}:{tag}",
-                    dst_digest=existing,
-                )
+        digest, existing = await _compare(session, entry, tag)
+    except FluxMirrorError as exc:  # a row that failed while comparing has no digest, as in the reference
+        raise JobFailure(exc, "") from exc
+    status = decide(digest, existing, settings)
+    if status == Status.DRIFTED:
+        log.info(
+            kv(
+                "destination tag drifted from source; skipping (overwrite=false)",
+                src=f"{entry.source}:{tag}",
+                src_digest=digest,
+                dst=f"{entry.destination}:{tag}",
+                dst_digest=existing,
             )
-        if status in WRITES:
+        )
+    if status in WRITES:
+        try:
             manifest = await source_client.get_manifest(source.path, digest)
             if manifest is None:
                 raise OCIError(f"get manifest {entry.source}@{digest}: MANIFEST_UNKNOWN: manifest unknown")
             await copy_manifest(session, source, destination, manifest, tag)
-        return row(tag, status, digest)
-    except FluxMirrorError as exc:
-        raise JobFailure(exc, digest) from exc
+        except FluxMirrorError as exc:
+            copy = f"copy {entry.source}:{tag} -> {entry.destination}:{tag}"
+            raise JobFailure(exc.prefixed(copy), digest) from exc
+    return row(tag, status, digest)
+
+
+async def _compare(session: CopySession, entry: ArtifactEntry, tag: str) -> tuple[str, str | None]:
+    """The source digest and the destination's (None: missing). Both lookups at once: an up-to-date
+    tag then costs one round trip, not two."""
+    source, destination = entry.source_repository, entry.destination_repository
+    found, existing = await asyncio.gather(
+        _resolve(session.registries.client(source.registry).resolve_digest(source.path, tag), f"{entry.source}:{tag}"),
+        _resolve(
+            session.registries.client(destination.registry).resolve_digest(destination.path, tag),
+            f"{entry.destination}:{tag}",
+        ),
+        return_exceptions=True,
+    )
+    if isinstance(found, BaseException):
+        raise found
+    if not found:
+        raise OCIError(f"digest {entry.source}:{tag}: MANIFEST_UNKNOWN: manifest unknown")
+    if isinstance(existing, BaseException):
+        raise existing
+    return found, existing
 
 
 async def _resolve(lookup: Awaitable[str | None], reference: str) -> str | None:

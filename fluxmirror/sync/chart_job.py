@@ -46,7 +46,8 @@ async def run_chart_job(
         job_id=f"{entry.source}:{version}",
         settings=settings,
     )
-    log.info(kv("chart done", chart=chart, dst=destination, status=result.status, elapsed=elapsed_since(started)))
+    if result.status != Status.FAILED:  # as `tag done`: successes only
+        log.info(kv("chart done", chart=chart, dst=destination, status=result.status, elapsed=elapsed_since(started)))
     return result
 
 
@@ -76,30 +77,32 @@ async def _attempt(
     version: str,
     settings: JobSettings,
 ) -> TagResult:
-    digest = ""
     repository = entry.destination_repository
     client = session.registries.client(repository.registry)
     tag = destination_tag(version)
     try:
         data, digest = await _download(fetcher, entry, plan, version)
         existing = await published_chart_digest(client, repository, tag)
-        status = decide(digest, existing, settings)
-        if status == Status.DRIFTED:
-            log.info(
-                kv(
-                    "destination chart drifted from source; skipping (overwrite=false)",
-                    chart=entry.name,
-                    version=version,
-                    src_digest=digest,
-                    dst_digest=existing,
-                )
+    except FluxMirrorError as exc:  # a row that failed while comparing has no digest, as in the reference
+        raise JobFailure(exc, "") from exc
+    status = decide(digest, existing, settings)
+    if status == Status.DRIFTED:
+        log.info(
+            kv(
+                "destination chart drifted from source; skipping (overwrite=false)",
+                chart=entry.name,
+                version=version,
+                src_digest=digest,
+                dst_digest=existing,
             )
-        if status in WRITES:
+        )
+    if status in WRITES:
+        try:
             chart = await asyncio.to_thread(load_chart, data)
             pushed = await push_chart(
                 client, repository, tag, chart.config, data, chunk_size=session.chunk_size_for(repository.registry)
             )
-            log.info("%s:%s: digest: %s size: %d", repository, tag, pushed.digest, pushed.size)
-        return row(version, status, digest)
-    except FluxMirrorError as exc:
-        raise JobFailure(exc, digest) from exc
+        except FluxMirrorError as exc:
+            raise JobFailure(exc, digest) from exc
+        log.info("%s:%s: digest: %s size: %d", repository, tag, pushed.digest, pushed.size)
+    return row(version, status, digest)

@@ -96,9 +96,9 @@ def build_report(results: Sequence[Result], *, duration: Duration, finished_at: 
     """The versioned envelope for `-o json` / `-o yaml`.
 
     `finished_at` is when the report is produced (end of the run) and is written as RFC 3339 UTC
-    in whole seconds; a naive datetime is taken as local time. `durationMs` is whole milliseconds,
-    truncated like Go's `Duration.Milliseconds` (a run's duration is never negative). `$schema`
-    is always set here; the YAML renderer drops it.
+    in whole seconds; a naive datetime is taken as local time. `durationMs` is the duration
+    rounded to milliseconds, the same value the summary line and the verbose `sync complete` line
+    show (`4.213s` ↔ `4213`). `$schema` is always set here; the YAML renderer drops it.
     """
     return Report(
         apiVersion=API_VERSION,
@@ -107,7 +107,7 @@ def build_report(results: Sequence[Result], *, duration: Duration, finished_at: 
         report=ReportBody(
             reporter=REPORTER,
             timestamp=finished_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            durationMs=duration.nanoseconds // _NANOS_PER_MILLI,
+            durationMs=duration.round_to(MILLISECOND).nanoseconds // _NANOS_PER_MILLI,
             summary=summarize(results),
             results=list(results),
         ),
@@ -122,7 +122,8 @@ def _count_values(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 def log_summary(results: Sequence[Result], summary: Summary, duration: Duration) -> None:
-    """Log the verbose closing lines: one `entry summary` per entry, then the `sync complete` total.
+    """Log the verbose closing lines of text mode: one `entry summary` per entry, then the
+    `sync complete` total (with `-o json|yaml` the report carries them, and they are not logged).
 
     A plan-failed entry counts one failure, so the entry lines add up to the total. The duration is
     rounded to milliseconds and left out when zero, as the reference does.

@@ -2,7 +2,8 @@
 
 ``ScriptedServer`` runs one aiohttp handler (any method, any path) on a loopback port, over TLS when
 given a context. ``RawServer`` answers every connection with exact bytes and pauses, for what
-aiohttp's server will not send: a ``Content-Length`` that lies, a body cut mid-way, a garbage header.
+aiohttp's server will not send: a ``Content-Length`` that lies, a body cut mid-way, a garbage header,
+a connection reset.
 Both serve from a ``BackgroundLoop``, so an asyncio test's own loop stays free, and both record a
 request before answering it, so once a client holds an answer the record is there.
 """
@@ -10,7 +11,10 @@ request before answering it, so once a client holds an answer the record is ther
 from __future__ import annotations
 
 import asyncio
+import enum
+import socket
 import ssl
+import struct
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,10 +26,18 @@ from multidict import CIMultiDict
 
 from harness.background import BackgroundLoop, listen
 
-__all__ = ["Handler", "RawServer", "Script", "ScriptedServer", "Seen", "Serve", "ServeRaw"]
+__all__ = ["RESET", "Handler", "RawServer", "Script", "ScriptedServer", "Seen", "Serve", "ServeRaw"]
+
+
+class _Reset(enum.Enum):
+    RESET = "reset"
+
+
+RESET = _Reset.RESET
+"""A script step: end the connection with a TCP reset (RST) instead of a close."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Script = Sequence[bytes | float]
+Script = Sequence[bytes | float | _Reset]
 MAX_REQUEST_BODY = 64 * 1024 * 1024
 
 
@@ -58,10 +70,10 @@ class _Log:
 
 
 class _Server:
-    def __init__(self, scheme: str) -> None:
-        self._sock = listen()
+    def __init__(self, scheme: str, host: str = "127.0.0.1") -> None:
+        self._sock = listen(host)
         self.port: int = self._sock.getsockname()[1]
-        self.host = f"127.0.0.1:{self.port}"
+        self.host = f"{host}:{self.port}"
         self.url = f"{scheme}://{self.host}"
         self._log = _Log()
         self._background = BackgroundLoop(f"scripted-{self.host}")
@@ -87,10 +99,11 @@ class _Server:
 
 
 class ScriptedServer(_Server):
-    """``handler`` answers every request; ``seen`` lists them (bodies read whole before the handler runs)."""
+    """``handler`` answers every request; ``seen`` lists them (bodies read whole before the handler runs).
+    ``host`` is the loopback address it listens on (any of 127.0.0.0/8 on Linux)."""
 
-    def __init__(self, handler: Handler, *, ssl_context: ssl.SSLContext | None = None) -> None:
-        super().__init__("https" if ssl_context is not None else "http")
+    def __init__(self, handler: Handler, *, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+        super().__init__("https" if ssl_context is not None else "http", host)
         self.handler = handler
         app = web.Application(client_max_size=MAX_REQUEST_BODY)
         app.router.add_route("*", "/{tail:.*}", self._serve)
@@ -144,6 +157,13 @@ class RawServer(_Server):
             seen = Seen(method, target, headers, b"")
             self._log.add(seen)
             for step in self.script(seen) if callable(self.script) else self.script:
+                if step is RESET:
+                    # no lingering: closing sends a reset, not the orderly end of the stream
+                    writer.get_extra_info("socket").setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    writer.transport.abort()
+                    return
                 if isinstance(step, float):
                     await asyncio.sleep(step)
                 else:
@@ -163,6 +183,6 @@ class RawServer(_Server):
 
 
 Serve = Callable[..., ScriptedServer]
-"""The ``serve`` fixture: ``serve(handler, ssl_context=None)``."""
+"""The ``serve`` fixture: ``serve(handler, ssl_context=None, host="127.0.0.1")``."""
 ServeRaw = Callable[[Script | Callable[[Seen], Script]], RawServer]
 """The ``serve_raw`` fixture: ``serve_raw(script)``."""

@@ -123,7 +123,8 @@ def test_tls_registry_needs_trust_or_insecure(tmp_path: Path, registry_tls: Regi
     images.push(registry_tls, unique_repo, "1.0.0", artifact)
     untrusted = sync(tmp_path, [entry(registry_tls, registry_tls, unique_repo, f"{unique_repo}-t")])
     assert untrusted.code == 1
-    assert "certificate verify failed" in untrusted.report["report"]["results"][0]["error"]
+    error = untrusted.report["report"]["results"][0]["error"]
+    assert "tls: failed to verify certificate: x509: certificate signed by unknown authority" in error, error
     insecure = sync(tmp_path, [entry(registry_tls, registry_tls, unique_repo, f"{unique_repo}-t")], "--insecure")
     assert (insecure.code, insecure.rows()[0]["status"]) == (0, "copied")
     assert images.get_manifest(registry_tls, f"{unique_repo}-t", "1.0.0").digest == artifact.digest

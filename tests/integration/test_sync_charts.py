@@ -314,7 +314,8 @@ def test_insecure_skip_tls_verify_from_repositories_yaml(
     repo.add("demo", "1.0.0")
     charts = [chart_entry(repo, target, unique_repo)]
     untrusted = run_charts(tmp_path, charts)
-    assert "certificate verify failed" in untrusted.report["report"]["results"][0]["error"]
+    error = untrusted.report["report"]["results"][0]["error"]
+    assert "tls: failed to verify certificate: x509: certificate signed by unknown authority" in error, error
     skip = helm_repositories_yaml(repo.repositories_entry(with_ca=False, insecure_skip_tls_verify=True))
     run = run_charts(tmp_path, charts, env={"HELM_REPOSITORY_CONFIG": str(skip)})
     assert (run.code, run.rows()[0]["status"]) == (0, "copied")

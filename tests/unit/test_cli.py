@@ -46,7 +46,7 @@ def assert_synced_that_config(capsys: pytest.CaptureFixture[str], argv: list[str
     code, out, err = run(capsys, *argv)
     assert (code, err) == (1, "")
     assert out.startswith(
-        "✗ 127.0.0.1:1/aa/bb — plan failed: list tags 127.0.0.1:1/aa/bb: GET https://127.0.0.1:1/v2/: "
+        '✗ 127.0.0.1:1/aa/bb — plan failed: list tags 127.0.0.1:1/aa/bb: Get "https://127.0.0.1:1/v2/": '
     )
     assert out.splitlines()[-1].startswith("Summary: 1 failed in ")
 
@@ -431,4 +431,4 @@ def test_console_scripts(script: str, config_file: Path) -> None:
         env={**os.environ, "TOKEN": "x"},
     )
     assert (from_stdin.returncode, from_stdin.stderr) == (1, "")
-    assert from_stdin.stdout.startswith("✗ 127.0.0.1:1/aa/bb — plan failed: list tags 127.0.0.1:1/aa/bb: GET ")
+    assert from_stdin.stdout.startswith('✗ 127.0.0.1:1/aa/bb — plan failed: list tags 127.0.0.1:1/aa/bb: Get "')

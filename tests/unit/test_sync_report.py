@@ -10,6 +10,7 @@ import pytest
 from fluxmirror import __version__
 from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import API_VERSION, KIND, SCHEMA_URL, ReferrerResult, Result, Summary, TagResult
+from fluxmirror.sync.output import summary_line
 from fluxmirror.sync.report import (
     REPORTER,
     build_report,
@@ -115,19 +116,41 @@ def test_build_report_envelope() -> None:
     assert body.reporter == REPORTER == f"flux-mirror/{__version__}"
     assert not body.reporter.startswith("flux-mirror/v")
     assert body.timestamp == "2026-06-06T20:12:25Z"
-    assert body.durationMs == 16724
+    assert body.durationMs == 16725
     assert body.summary == summarize(results)
     assert body.results == results
 
 
 @pytest.mark.parametrize(
     ("nanoseconds", "milliseconds"),
-    [(0, 0), (999_999, 0), (1_000_000, 1), (1_999_999, 1), (812_400_000, 812), (3_600_000_000_000, 3_600_000)],
+    [
+        (0, 0),
+        (499_999, 0),
+        (500_000, 1),
+        (999_999, 1),
+        (1_000_000, 1),
+        (1_999_999, 2),
+        (812_400_000, 812),
+        (4_212_500_000, 4213),
+        (3_600_000_000_000, 3_600_000),
+    ],
 )
-def test_build_report_duration_is_whole_milliseconds(nanoseconds: int, milliseconds: int) -> None:
+def test_build_report_duration_is_rounded_to_whole_milliseconds(nanoseconds: int, milliseconds: int) -> None:
+    """Rounded half up, as the summary line and `sync complete` round it, so all three agree."""
     report = build_report([], duration=Duration(nanoseconds), finished_at=datetime(2026, 1, 1, tzinfo=UTC))
     assert report.report.durationMs == milliseconds
     assert report.report.results == []
+
+
+@pytest.mark.parametrize("nanoseconds", [1_999_999, 4_212_999_999, 812_500_000])
+def test_report_summary_line_and_log_show_one_duration(caplog: pytest.LogCaptureFixture, nanoseconds: int) -> None:
+    duration = Duration(nanoseconds)
+    report = build_report([], duration=duration, finished_at=datetime(2026, 1, 1, tzinfo=UTC))
+    shown = Duration(report.report.durationMs * 1_000_000)
+    assert summary_line(report.report.summary, duration) == f"Summary: nothing to mirror in {shown}."
+    assert logged_summary(caplog, [], duration) == [
+        f"sync complete entries=0 copied=0 overwritten=0 skipped=0 drifted=0 failed=0 duration={shown}"
+    ]
 
 
 def logged_summary(caplog: pytest.LogCaptureFixture, results: list[Result], duration: Duration) -> list[str]:

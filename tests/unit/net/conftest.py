@@ -35,11 +35,13 @@ class StaticCredentials:
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., ScriptedServer]]:
-    """``serve(handler, ssl_context=None)``: a scripted server, closed at teardown."""
+    """``serve(handler, ssl_context=None, host="127.0.0.1")``: a scripted server, closed at teardown."""
     servers: list[ScriptedServer] = []
 
-    def start(handler: Handler, *, ssl_context: ssl.SSLContext | None = None) -> ScriptedServer:
-        server = ScriptedServer(handler, ssl_context=ssl_context)
+    def start(
+        handler: Handler, *, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> ScriptedServer:
+        server = ScriptedServer(handler, ssl_context=ssl_context, host=host)
         servers.append(server)
         return server
 

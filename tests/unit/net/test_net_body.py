@@ -85,7 +85,7 @@ async def test_content_length_longer_than_the_body_is_a_temporary_transport_erro
         async with http.request("GET", server.url + "/m") as response:
             await read_body(response, 1000)
     assert caught.value.temporary
-    assert str(caught.value).startswith(f"GET {server.url}/m: ")
+    assert str(caught.value).startswith(f'Get "{server.url}/m": ')
 
 
 async def test_content_length_shorter_than_the_body_fails_rather_than_cutting(

@@ -553,7 +553,7 @@ async def test_head_manifest_with_a_garbage_content_length_is_a_transport_error(
     server = serve_raw(_head_script(content_length))
     with pytest.raises(TransportError) as caught:
         await make_client(server.host, retry_delays=(0.01,)).head_manifest("app", "v1")
-    assert str(caught.value).startswith(f"HEAD {server.url}/v2/app/manifests/v1: ")
+    assert str(caught.value).startswith(f'Head "{server.url}/v2/app/manifests/v1": ')
     assert "Content-Length" in str(caught.value)
     assert [s.method for s in server.seen if s.target != "/v2/"] == ["HEAD", "HEAD"]
 

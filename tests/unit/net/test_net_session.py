@@ -196,9 +196,10 @@ async def test_an_untrusted_certificate_is_a_tls_error_that_is_not_temporary(
             pytest.fail("no response should be yielded")
     assert isinstance(caught.value, TransportError)
     assert not caught.value.temporary
-    assert str(caught.value).startswith(f"GET {server.url}/v2/?token=REDACTED: ")
-    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
-    assert "\n" not in str(caught.value)
+    assert str(caught.value) == (
+        f'Get "{server.url}/v2/?token=REDACTED": '
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    )
     assert server.seen == []
 
 
@@ -218,7 +219,7 @@ async def test_a_trickling_body_is_cut_by_the_time_limit(http: HttpSession, serv
         async with http.request("GET", server.url + "/slow", time_limit=1.0) as response:
             await response.read()
     elapsed = time.monotonic() - started
-    assert str(caught.value) == f"GET {server.url}/slow: timeout"
+    assert str(caught.value) == f'Get "{server.url}/slow": context deadline exceeded'
     assert caught.value.temporary
     assert 0.9 <= elapsed < 1.6
 
@@ -231,7 +232,7 @@ async def test_the_time_limit_spans_every_hop(http: HttpSession, serve: Serve) -
         return _redirect(f"/n{len(request.path)}")
 
     server = serve(slow_chain)
-    with pytest.raises(TransportError, match=r": timeout$"):
+    with pytest.raises(TransportError, match=r": context deadline exceeded$"):
         async with http.request("GET", server.url + "/", follow_redirects=True, time_limit=0.5):
             pytest.fail("no response should be yielded")
     assert len(server.seen) == 2
@@ -246,7 +247,10 @@ async def test_connection_refused_is_a_temporary_transport_error(http: HttpSessi
             pytest.fail("no response should be yielded")
     assert caught.value.temporary
     assert type(caught.value) is TransportError
-    assert str(caught.value).startswith(f"GET http://127.0.0.1:{port}/v2/: Cannot connect to host")
+    assert (
+        str(caught.value)
+        == f'Get "http://127.0.0.1:{port}/v2/": dial tcp 127.0.0.1:{port}: connect: connection refused'
+    )
     assert isinstance(caught.value.__cause__, OSError)
 
 
@@ -262,7 +266,7 @@ async def test_a_server_closing_mid_body_is_a_transport_error_raised_while_readi
             await response.read()
     assert statuses == [200]
     assert caught.value.temporary
-    assert str(caught.value).startswith(f"GET {server.url}/blob: ")
+    assert str(caught.value).startswith(f'Get "{server.url}/blob": ')
 
 
 async def test_exceptions_of_the_callers_own_code_pass_unchanged(http: HttpSession, serve: Serve) -> None:
