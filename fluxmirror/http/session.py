@@ -43,6 +43,7 @@ __all__ = ["MAX_REDIRECTS", "Authorize", "Body", "HttpSession", "Response", "TLS
 MAX_REDIRECTS: Final = 10
 CONNECT_TIMEOUT: Final = 30.0
 READ_TIMEOUT: Final = 300.0
+_UNBOUNDED_TOTAL: Final = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
 
 Body = bytes | AsyncIterator[bytes] | None
 Response = aiohttp.ClientResponse  # what callers read status, headers, links and the body from
@@ -75,7 +76,7 @@ class HttpSession:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT),
+            timeout=_UNBOUNDED_TOTAL,
             auto_decompress=False,
             headers={"User-Agent": self._user_agent},
             trust_env=False,  # proxies are decided by ProxySettings, per hop
@@ -138,9 +139,11 @@ class HttpSession:
         raise RedirectError(f"{method} {redact_url(url)}: stopped after {MAX_REDIRECTS} redirects")
 
 
-def _remaining(deadline: float | None) -> aiohttp.ClientTimeout | None:
+def _remaining(deadline: float | None) -> aiohttp.ClientTimeout:
+    """The hop's timeouts: connect and read always bounded, the total by what is left of the deadline
+    (aiohttp reads a `timeout=None` as no timeout at all, so None is never passed)."""
     if deadline is None:
-        return None
+        return _UNBOUNDED_TOTAL
     left = deadline - time.monotonic()
     if left <= 0:
         raise TimeoutError

@@ -284,3 +284,11 @@ async def test_a_proxy_with_an_unknown_scheme_fails_as_a_transport_error() -> No
         with pytest.raises(TransportError):
             async with http.request("GET", "http://registry.invalid/v2/"):
                 pytest.fail("no response should be yielded")
+
+
+def test_a_request_without_a_time_limit_keeps_its_connect_and_read_timeouts() -> None:
+    """aiohttp reads `timeout=None` as no timeout at all; an unbounded total must not unbound the rest."""
+    from fluxmirror.http import session
+
+    hop = session._remaining(None)
+    assert (hop.total, hop.sock_connect, hop.sock_read) == (None, session.CONNECT_TIMEOUT, session.READ_TIMEOUT)
