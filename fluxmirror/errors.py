@@ -1,6 +1,7 @@
 """The exception tree: every failure a user can see is a `FluxMirrorError`, whose message is the one
 line the CLI prints (`✗ <message>`, exit 1) or a report row's `error`. `temporary` (a constructor
-argument) says whether trying again may succeed, and sync jobs retry only those; `prefixed(context)`
+argument) says whether sending the same request again may succeed, and the registry client and
+the blob transfer retry only those (a sync job retries any failure, as Go does); `prefixed(context)`
 names a failure by its caller's context without changing its class or attributes.
 
 FluxMirrorError                        fluxmirror.errors
@@ -57,7 +58,8 @@ __all__ = [
 class FluxMirrorError(Exception):
     """An error the user can act on, worded as the single line the CLI prints.
 
-    `temporary` says whether trying again may succeed; a sync job retries only those."""
+    `temporary` says whether sending the same request again may succeed; request-level retries
+    are limited to those, while a sync job retries any failure (docs/sync.md#job-retries)."""
 
     exit_code: int = 1
 

@@ -4,13 +4,23 @@
 | text                 | live lines + summary line   | spinner (TTY only)        |
 | text --verbose       | nothing                     | log lines                 |
 | json / yaml          | the report                  | log lines with --verbose  |
+
+SIGINT and SIGTERM (a CronJob's deadline, an eviction) cancel the run (docs/sync.md#signals): the
+jobs in flight and those not yet started end as failed rows, and the outcome is still printed. A
+second signal exits at once, without a report. The handlers are installed on the loop for its
+whole life, and the dispositions from before are put back when it is gone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
+from typing import Final
 
 import uvloop
 
@@ -19,14 +29,17 @@ from fluxmirror.api.duration import Duration
 from fluxmirror.auth.dockerconfig import DockerConfigCredentials
 from fluxmirror.auth.hosts import HostsCredentials
 from fluxmirror.cli.progress import TextProgress
-from fluxmirror.sync.engine import run_sync
+from fluxmirror.sync.engine import Cancellation, run_sync
 from fluxmirror.sync.events import Progress, SilentProgress
 from fluxmirror.sync.logfmt import configure_verbose_logging
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.output import render_json, render_yaml, summary_line
 from fluxmirror.sync.report import build_report, log_summary, process_exit_code
 
-__all__ = ["run_and_print"]
+__all__ = ["CANCEL_SIGNALS", "run_and_print"]
+
+CANCEL_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+_EXIT_AT_ONCE: Final = 1
 
 
 def run_and_print(
@@ -38,25 +51,92 @@ def run_and_print(
         TextProgress(sys.stdout, sys.stderr, spinner=spinner) if text_mode and not verbose else SilentProgress()
     )
     undo_logging = configure_verbose_logging(sys.stderr) if verbose else None
+    # uvloop leaves its own handlers installed when its loop closes (signals would then be lost),
+    # so the dispositions from before the run are put back by hand.
+    previous = {signum: signal.getsignal(signum) for signum in CANCEL_SIGNALS} if _main_thread() else {}
+    try:
+        return uvloop.run(
+            _run_and_print(config, options, progress, output=output, verbose=verbose, drift_exit_code=drift_exit_code)
+        )
+    finally:
+        for signum, disposition in previous.items():
+            if disposition is not None:
+                signal.signal(signum, disposition)
+        progress.stop()
+        if undo_logging is not None:
+            undo_logging()
+
+
+def _main_thread() -> bool:
+    """Signal handlers can only be installed from the main thread (the CLI's; not every test's)."""
+    return threading.current_thread() is threading.main_thread()
+
+
+async def _run_and_print(
+    config: Config, options: SyncOptions, progress: Progress, *, output: str, verbose: bool, drift_exit_code: int
+) -> int:
+    """The run and its printing, both on the loop, so the signal handlers cover the report too: a
+    signal arriving while it is written is handled once it is out (the writes never yield)."""
+    cancellation = Cancellation()
+    loop = asyncio.get_running_loop()
+    on_signal = _SignalHandler(cancellation, progress)
+    if _main_thread():
+        for signum in CANCEL_SIGNALS:
+            loop.add_signal_handler(signum, on_signal, signum)
     started = time.monotonic()
     try:
         credentials = HostsCredentials(config.hosts, DockerConfigCredentials())
-        results = uvloop.run(run_sync(config, options, credentials, progress))
+        results = await run_sync(config, options, credentials, progress, cancellation)
     finally:
         progress.stop()
     duration = Duration.from_seconds(time.monotonic() - started)
     report = build_report(results, duration=duration, finished_at=datetime.now(UTC))
-    try:
-        if verbose and text_mode:  # the report carries the totals in json/yaml mode
-            log_summary(results, report.report.summary, duration)
-        if output == "json":
-            sys.stdout.buffer.write(render_json(report))
-        elif output == "yaml":
-            sys.stdout.write(render_yaml(report))
-        elif not verbose:
-            sys.stdout.write(summary_line(report.report.summary, duration) + "\n")
-        sys.stdout.flush()
-    finally:
-        if undo_logging is not None:
-            undo_logging()
-    return process_exit_code(report.report.summary.exitCode, drift_exit_code)
+    if verbose and output == "text":  # the report carries the totals in json/yaml mode
+        log_summary(results, report.report.summary, duration)
+    if output == "json":
+        sys.stdout.buffer.write(render_json(report))
+    elif output == "yaml":
+        sys.stdout.write(render_yaml(report))
+    elif not verbose:
+        sys.stdout.write(summary_line(report.report.summary, duration) + "\n")
+    sys.stdout.flush()
+    code = process_exit_code(report.report.summary.exitCode, drift_exit_code)
+    on_signal.printed(code)
+    return code
+
+
+class _SignalHandler:
+    """The first SIGINT or SIGTERM cancels the run; the next one ends the process at once.
+
+    Exiting at once is what a user pressing Ctrl-C twice asks for; it leaves the destination as a
+    SIGKILL would (whole tags only: a manifest is pushed after its blobs), without the report.
+    Once the outcome is printed, any signal ends the process at once with the run's exit code
+    (only the loop's teardown is left).
+    """
+
+    def __init__(self, cancellation: Cancellation, progress: Progress) -> None:
+        self._cancellation = cancellation
+        self._progress = progress
+        self._received = False
+        self._exit_code: int | None = None
+
+    def printed(self, exit_code: int) -> None:
+        """The outcome is out; `exit_code` is what the process ends with."""
+        self._exit_code = exit_code
+
+    def __call__(self, signum: int) -> None:
+        if self._exit_code is not None:
+            os._exit(self._exit_code)
+        if not self._received:
+            self._received = True
+            self._cancellation.cancel()
+            return
+        self._progress.stop()
+        line = f"✗ interrupted again ({signal.Signals(signum).name}): exiting without a report\n"
+        try:
+            sys.stdout.flush()
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stream must not keep the process alive
+        os._exit(_EXIT_AT_ONCE)

@@ -45,7 +45,8 @@ class ManifestError(OCIError):
 
 
 class DigestMismatchError(OCIError):
-    """Content did not hash to the digest it was fetched by; never retried, nothing is committed."""
+    """Content did not hash to the digest it was fetched by; nothing is committed. Not temporary: the
+    request is not repeated, though the job as a whole is retried like any failure."""
 
 
 @dataclass(frozen=True, slots=True)

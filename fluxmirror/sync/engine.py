@@ -2,6 +2,11 @@
 
 Rows come back in plan order (highest tag or version first) whatever order jobs finish in; live
 events go to the `Progress` as they happen. A failed plan fails only its own entry.
+
+A run can be cancelled (docs/sync.md#signals): `Cancellation.cancel()`, which the CLI calls on
+SIGINT or SIGTERM, stops the plan and the jobs in flight, as Go's cancelled context does. Every job
+then ends as a failed row (`mirror <job>: context canceled`), every entry not yet planned as a
+failed entry (`context canceled`), and `run_sync` still returns every result for the report.
 """
 
 from __future__ import annotations
@@ -9,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fluxmirror.api.config import Chart, Config
 from fluxmirror.api.report import EntryStatus, Result, Status, TagResult
@@ -24,7 +30,7 @@ from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession
 from fluxmirror.sync.artifact_job import run_tag_job
 from fluxmirror.sync.events import JobOutcome, Progress
-from fluxmirror.sync.job import JobSettings, elapsed_since
+from fluxmirror.sync.job import CANCELED, JobSettings, canceled_row, elapsed_since
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
@@ -32,10 +38,48 @@ from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
 if TYPE_CHECKING:
     from fluxmirror.sync.chart_plan import ChartEntry
 
-__all__ = ["run_sync"]
+__all__ = ["Cancellation", "run_sync"]
 
 log = logging.getLogger(__name__)
 _KIB = 1024
+
+
+class Cancellation:
+    """The run's cancellation point: `cancel()` stops the plan and every job in flight at once, and
+    keeps any later plan or job from starting (each then ends as a failed result, never raises).
+
+    Only tasks inside `stoppable()` are cancelled, so the engine decides where a `CancelledError`
+    can land: in a planning step, a job waiting for its turn, or a job's attempts (which
+    `run_with_retries` turns into the failed row).
+    """
+
+    def __init__(self) -> None:
+        self._requested = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def requested(self) -> bool:
+        return self._requested
+
+    def cancel(self) -> None:
+        """Cancel the run; safe to call from a signal handler on the loop, and more than once."""
+        self._requested = True
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+
+    @contextmanager
+    def stoppable(self) -> Iterator[None]:
+        """Let `cancel` reach the current task while inside; once requested, raises `CancelledError` at once."""
+        if self._requested:
+            raise asyncio.CancelledError
+        task = asyncio.current_task()
+        assert task is not None  # only ever entered from a coroutine
+        self._tasks.add(task)
+        try:
+            yield
+        finally:
+            self._tasks.discard(task)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +131,16 @@ class _Run:
 
 
 async def run_sync(
-    config: Config, options: SyncOptions, credentials: CredentialSource, progress: Progress
+    config: Config,
+    options: SyncOptions,
+    credentials: CredentialSource,
+    progress: Progress,
+    cancellation: Cancellation | None = None,
 ) -> list[Result]:
-    """Mirror every entry of `config`; returns one report result per entry, in config order."""
+    """Mirror every entry of `config`; returns one report result per entry, in config order, also
+    when `cancellation` stops the run part-way."""
+    if cancellation is None:
+        cancellation = Cancellation()
     artifacts = [ArtifactEntry.of(spec) for spec in config.artifacts]
     charts = await _chart_entries(config.charts)
     log.info(
@@ -116,7 +167,7 @@ async def run_sync(
             *((c.source, c.destination, c.spec.overwrite, partial(run.chart_jobs, c)) for c in charts),
         ]
         for source, destination, overwrite, plan in planners:
-            results.append(await _run_entry(source, destination, plan(), overwrite, options, progress))
+            results.append(await _run_entry(source, destination, plan, overwrite, options, progress, cancellation))
             progress.entry_finished()
     return results
 
@@ -134,19 +185,29 @@ async def _chart_entries(charts: Sequence[Chart]) -> list[ChartEntry]:
 async def _run_entry(
     source: str,
     destination: str,
-    planning: Awaitable[Sequence[_Job]],
+    plan: Callable[[], Awaitable[Sequence[_Job]]],
     overwrite: bool,
     options: SyncOptions,
     progress: Progress,
+    cancellation: Cancellation,
 ) -> Result:
     started = time.monotonic()
+
+    async def planning() -> Sequence[_Job]:
+        with cancellation.stoppable():
+            return await plan()
+
     try:
-        jobs = await planning
+        # A task of its own, so that cancelling the plan never cancels the run's task.
+        jobs = await asyncio.ensure_future(planning())
+    except asyncio.CancelledError:
+        if not cancellation.requested:
+            raise
+        # As Go's cancelled context fails a plan, this one's or a later entry's: no job is run.
+        return _plan_failed(source, destination, CANCELED, progress)
     except Exception as exc:  # a PlanError, or a defect: either way only this entry fails
         error = str(exc) if isinstance(exc, PlanError) else unexpected(exc)
-        log.info(kv("plan failed", entry=source, err=error))
-        progress.plan_failed(source, error)
-        return Result(source=source, destination=destination, status=EntryStatus.FAILED, error=error, tags=[])
+        return _plan_failed(source, destination, error, progress)
     log.info(kv("entry started", source=source, jobs=len(jobs)))
     settings = JobSettings(
         retries=options.retries,
@@ -157,11 +218,16 @@ async def _run_entry(
     limit = asyncio.Semaphore(options.concurrency)
 
     async def run(job: _Job) -> TagResult:
-        async with limit:
-            try:
-                row = await job.run(settings)
-            except Exception as exc:  # a defect: the row says so and the other jobs go on
-                row = TagResult(tag=job.ident, status=Status.FAILED, error=unexpected(exc))
+        try:
+            with cancellation.stoppable():
+                async with limit:
+                    row = await job.run(settings)
+        except asyncio.CancelledError:
+            if not cancellation.requested:
+                raise
+            row = canceled_row(job.ident, f"{source}:{job.ident}")  # it never started (or stopped outside its attempts)
+        except Exception as exc:  # a defect: the row says so and the other jobs go on
+            row = TagResult(tag=job.ident, status=Status.FAILED, error=unexpected(exc))
         progress.job_finished(
             JobOutcome(entry=source, ident=job.ident, status=row.status, destination=job.destination, error=row.error)
         )
@@ -171,3 +237,9 @@ async def _run_entry(
     failures = sum(1 for row in rows if row.status == Status.FAILED)
     log.info(kv("entry finished", source=source, wall=elapsed_since(started), jobs=len(rows), failures=failures))
     return Result(source=source, destination=destination, status=EntryStatus.COMPLETED, tags=rows)
+
+
+def _plan_failed(source: str, destination: str, error: str, progress: Progress) -> Result:
+    log.info(kv("plan failed", entry=source, err=error))
+    progress.plan_failed(source, error)
+    return Result(source=source, destination=destination, status=EntryStatus.FAILED, error=error, tags=[])

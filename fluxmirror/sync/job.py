@@ -1,9 +1,11 @@
 """Running one job to a final row: retries inside one `--timeout` deadline (docs/sync.md#job-retries).
 
 A job is one selected tag or chart version. An attempt either returns the row or raises
-`JobFailure`; only transient failures are retried, 200 ms × 2ⁿ apart, each retry re-running the
-whole attempt, while a digest mismatch or a refused push fails at once. What an attempt does
-lives with its kind (`artifact_job`, `chart_job`); this module only decides when to try again.
+`JobFailure`; as in the reference, any failure is tried again, 200 ms × 2ⁿ apart, each retry
+re-running the whole attempt, until the attempts (`--retries` + 1) are used up. Only the job's
+deadline and the run's cancellation (a signal, docs/sync.md#signals) end it early. Whether a
+single request is worth repeating is the HTTP client's business (transient statuses only); what
+an attempt does lives with its kind (`artifact_job`, `chart_job`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,23 @@ from fluxmirror.api.report import Reason, ReferrerResult, Status, TagResult
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.sync.logfmt import kv
 
-__all__ = ["WRITES", "JobFailure", "JobSettings", "decide", "elapsed_since", "reason_for", "row", "run_with_retries"]
+__all__ = [
+    "CANCELED",
+    "WRITES",
+    "JobFailure",
+    "JobSettings",
+    "canceled_row",
+    "decide",
+    "elapsed_since",
+    "reason_for",
+    "row",
+    "run_with_retries",
+]
 
 log = logging.getLogger(__name__)
 _BACKOFF_SECONDS = 0.2
+CANCELED = "context canceled"
+"""Go's `context.Canceled` text: what a job or plan stopped by a signal reports."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +84,6 @@ class JobFailure(Exception):
         self.digest = digest
         self.referrers = referrers or []
 
-    @property
-    def temporary(self) -> bool:
-        return self.error.temporary
-
     def row(self, ident: str, error: str) -> TagResult:
         return TagResult(tag=ident, status=Status.FAILED, digest=self.digest, error=error, referrers=self.referrers)
 
@@ -85,9 +96,12 @@ def elapsed_since(started: float) -> Duration:
 async def run_with_retries(
     attempt: Callable[[], Awaitable[TagResult]], *, row_id: str, job_id: str, settings: JobSettings
 ) -> TagResult:
-    """Run `attempt` until it succeeds, fails for good, or the deadline passes; never raises for job failures.
+    """Run `attempt` until it succeeds, its attempts are used up, the deadline passes or the run is
+    cancelled; never raises for job failures.
 
-    `row_id` is the row's tag or chart version; `job_id` names the job in logs and deadline errors.
+    `row_id` is the row's tag or chart version; `job_id` names the job in logs and in deadline and
+    cancellation errors. A job is only ever cancelled by the run's cancellation (the engine's
+    `Cancellation`, on a signal), so a `CancelledError` here ends the job as a failed row too.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.timeout.total_seconds()
@@ -101,7 +115,7 @@ async def run_with_retries(
                     return await attempt()
                 except JobFailure as failure:
                     last = failure
-                if not last.temporary or attempts > settings.retries:
+                if attempts > settings.retries:
                     return last.row(row_id, str(last.error))
                 backoff = _BACKOFF_SECONDS * 2 ** (attempts - 1)
                 if loop.time() + backoff >= deadline:
@@ -124,7 +138,16 @@ async def run_with_retries(
                 error=f"mirror {job_id}: context deadline exceeded (--timeout {settings.timeout})",
             )
         return _exhausted(row_id, attempts, last)
+    except asyncio.CancelledError:
+        if last is None:
+            return canceled_row(row_id, job_id)
+        return _exhausted(row_id, attempts, last, CANCELED)
 
 
-def _exhausted(row_id: str, attempts: int, last: JobFailure) -> TagResult:
-    return last.row(row_id, f"attempts exhausted ({attempts}) after context deadline exceeded; last: {last.error}")
+def canceled_row(row_id: str, job_id: str) -> TagResult:
+    """The row of a job the run's cancellation stopped in its first attempt, or before it started."""
+    return TagResult(tag=row_id, status=Status.FAILED, error=f"mirror {job_id}: {CANCELED}")
+
+
+def _exhausted(row_id: str, attempts: int, last: JobFailure, cause: str = "context deadline exceeded") -> TagResult:
+    return last.row(row_id, f"attempts exhausted ({attempts}) after {cause}; last: {last.error}")

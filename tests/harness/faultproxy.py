@@ -73,6 +73,13 @@ class Respond(Rule):
 
 
 @dataclass(frozen=True)
+class Stall(Rule):
+    """Hold the request ``seconds`` before passing it on, like a registry too busy to answer."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class CutUpload(Rule):
     """The registry receives exactly ``after_bytes`` of the body, then the client's connection dies.
 
@@ -168,6 +175,7 @@ class Recorder:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._active = 0
+        self._in_flight: list[str] = []
         self._records: list[RecordedRequest] = []
 
     async def record(
@@ -176,6 +184,7 @@ class Recorder:
         """The aiohttp handler: ``serve`` the request, then log it whatever happened."""
         with self._condition:
             self._active += 1
+            self._in_flight.append(f"{request.method} {request.path}")
         tally = Tally()
         try:
             return await serve(request, tally)
@@ -199,7 +208,14 @@ class Recorder:
         with self._condition:
             self._records.append(record)
             self._active -= 1
+            self._in_flight.remove(f"{request.method} {request.path}")
             self._condition.notify_all()
+
+    @property
+    def in_flight(self) -> list[str]:
+        """The exchanges under way as ``<METHOD> <path>``, without waiting for them (as ``requests`` does)."""
+        with self._condition:
+            return list(self._in_flight)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -248,6 +264,10 @@ class FaultProxy:
     @property
     def requests(self) -> list[RecordedRequest]:
         return self._recorder.requests
+
+    @property
+    def in_flight(self) -> list[str]:
+        return self._recorder.in_flight
 
     def as_registry(self) -> Registry:
         """The upstream's description with the proxy's address, for clients that take a ``Registry``."""
@@ -301,6 +321,8 @@ class FaultProxy:
         if isinstance(rule, Respond):
             tally.status, tally.response_bytes = rule.status, len(rule.body)
             return web.Response(status=rule.status, headers=dict(rule.headers), body=rule.body)
+        if isinstance(rule, Stall):
+            await asyncio.sleep(rule.seconds)
         if isinstance(rule, RedirectToBlobHost):
             assert self.blob_host is not None
             tally.status = 307

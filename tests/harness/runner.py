@@ -8,6 +8,7 @@ peak resident memory (not the largest of all the session's children, which is wh
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -103,16 +104,37 @@ def start(
     hosts: list[dict[str, Any]] | None = None,
     env: dict[str, str] | None = None,
     output: str = "json",
+    capture: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start `fluxmirror sync` and return at once, for tests that interrupt a run; output is discarded."""
+    """Start `fluxmirror sync` and return at once, for tests that interrupt a run; its output is
+    discarded, or kept for `finish` with ``capture``."""
     path = write_config(tmp_path, artifacts, charts=charts, hosts=hosts)
+    kept = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.Popen(
         sync_command(path, *flags, output=output),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=kept,
+        stderr=kept,
         env={**os.environ, **(env or {})},
     )
+
+
+def finish(process: subprocess.Popen[bytes], *, output: str = "json", timeout: float = 60) -> Run:
+    """Wait for a run started with ``start(..., capture=True)`` and read it as `sync` would; its
+    ``elapsed`` counts from this call (say, from a signal sent just before). A run still going after
+    ``timeout`` is killed (``subprocess.TimeoutExpired``)."""
+    started = time.monotonic()
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    decode = functools.partial(bytes.decode, encoding="utf-8", errors="backslashreplace")
+    run = Run(process.returncode, decode(stdout), decode(stderr), elapsed=time.monotonic() - started)
+    if output == "json" and run.stdout:
+        jsonschema.validate(run.report, REPORT_SCHEMA)
+    return run
 
 
 def sync(

@@ -128,10 +128,48 @@ def test_corrupted_blob_fails_and_pushes_nothing_under_the_tag(
     row = run.rows()[0]
     assert (row["status"], row["digest"]) == ("failed", artifact.digest)
     assert f"blob {layer.digest}: content hashes to sha256:" in row["error"]
+    # As in Go, the job retries any failure, a mismatch too: --retries 3 (the default) is four
+    # attempts, each downloading the layer once more and committing none of them.
+    downloads = [r for r in fault_proxy.requests if r.method == "GET" and r.path.endswith(layer.digest)]
+    assert [r.rule is not None for r in downloads] == [True] * 4
     with pytest.raises(images.RegistryError):
         images.get_manifest(origin, unique_repo, "1.0.0")
     with pytest.raises(images.RegistryError):
         images.get_blob(origin, unique_repo, layer.digest)
+
+
+DENIED = json.dumps({"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]})
+
+
+@pytest.mark.parametrize(("retries", "status"), [("1", "copied"), ("0", "failed")])
+def test_a_refusal_once_is_ridden_out_by_a_job_retry(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str, retries: str, status: str
+) -> None:
+    """As in Go, a job retries any failure, not only a transient one, so a 403 while IAM permissions
+    propagate (a "denied" blip) is ridden out. The request itself is not repeated: the HTTP client
+    repeats transient statuses only, and a 403 is not one."""
+    artifact = images.make_artifact(seed=48)
+    images.push(origin, unique_repo, "1.0.0", artifact)
+    fault_proxy.add(
+        Respond(403, {"Content-Type": "application/json"}, DENIED.encode(), method="PUT", path="/manifests/", times=1)
+    )
+    destination = fault_proxy.as_registry()
+    run = sync(tmp_path, [entry(origin, destination, unique_repo)], "--retries", retries, "--verbose")
+    (row,) = run.rows()
+    puts = [r.status for r in fault_proxy.requests if r.method == "PUT" and "/manifests/" in r.path]
+    retried = f"job failed, retrying id={origin.host}/{unique_repo}:1.0.0 attempt=1 backoff=200ms err="
+    if status == "copied":
+        assert (run.code, row["status"], row["digest"]) == (0, "copied", artifact.digest)
+        assert puts == [403, 201]
+        assert retried in run.stderr
+        assert images.get_manifest(destination, unique_repo, "1.0.0").digest == artifact.digest
+    else:
+        assert (run.code, row["status"], row["digest"]) == (1, "failed", artifact.digest)
+        assert "DENIED: requested access to the resource is denied" in row["error"]
+        assert puts == [403]
+        assert "job failed, retrying" not in run.stderr
+        with pytest.raises(images.RegistryError):
+            images.get_manifest(destination, unique_repo, "1.0.0")
 
 
 def test_redirect_to_another_host_gets_no_credentials(
