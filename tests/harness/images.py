@@ -393,6 +393,21 @@ def list_tags(registry: Registry, repo: str, *, auth: Credentials | None = None)
     return _paginate(Client(registry, auth), f"/v2/{repo}/tags/list", "tags")
 
 
+def tags_of(registry: Registry, repo: str) -> list[str]:
+    """The repository's tags; none when the registry does not know the repository (yet)."""
+    try:
+        return list_tags(registry, repo)
+    except RegistryError as exc:
+        if exc.status == 404:
+            return []
+        raise
+
+
+def uploads_in_progress(registry: Registry, repo: str) -> list[Path]:
+    """Upload sessions distribution holds for ``repo`` (its filesystem layout), i.e. blobs mid-transfer."""
+    return list((registry.root_dir / "docker/registry/v2/repositories" / repo / "_uploads").glob("*"))
+
+
 def catalog(registry: Registry, *, auth: Credentials | None = None) -> list[str]:
     return _paginate(Client(registry, auth), "/v2/_catalog", "repositories")
 

@@ -21,21 +21,6 @@ from harness.runner import Run, entry, start, sync
 pytestmark = [pytest.mark.registry, pytest.mark.timeout(120)]
 
 
-def uploads_in_progress(registry: Registry, repo: str) -> list[Path]:
-    """Upload sessions distribution holds for ``repo`` (its filesystem layout), i.e. blobs mid-transfer."""
-    return list((registry.root_dir / "docker/registry/v2/repositories" / repo / "_uploads").glob("*"))
-
-
-def tags_of(registry: Registry, repo: str) -> list[str]:
-    """The repository's tags; none when distribution does not know the repository (yet)."""
-    try:
-        return images.list_tags(registry, repo)
-    except images.RegistryError as exc:
-        if exc.status == 404:
-            return []
-        raise
-
-
 def test_sigkill_mid_transfer_leaves_no_tag_and_the_next_run_completes(
     tmp_path: Path, registry: Registry, registry_factory: RegistryFactory, unique_repo: str
 ) -> None:
@@ -49,7 +34,7 @@ def test_sigkill_mid_transfer_leaves_no_tag_and_the_next_run_completes(
         process = start(tmp_path, config)
         try:
             deadline = time.monotonic() + 30
-            while not uploads_in_progress(destination, unique_repo):
+            while not images.uploads_in_progress(destination, unique_repo):
                 assert process.poll() is None, f"the run ended (exit {process.returncode}) before any upload began"
                 assert time.monotonic() < deadline, "no upload started within 30s"
                 time.sleep(0.01)
@@ -58,7 +43,7 @@ def test_sigkill_mid_transfer_leaves_no_tag_and_the_next_run_completes(
             process.kill()
             process.wait(timeout=10)
         assert process.returncode == -signal.SIGKILL
-        assert tags_of(destination, unique_repo) == [], "a tag was written before its content"
+        assert images.tags_of(destination, unique_repo) == [], "a tag was written before its content"
 
         again = sync(tmp_path, config)
     assert (again.code, again.stderr) == (0, "")
@@ -96,7 +81,7 @@ def test_two_concurrent_runs_leave_no_broken_tag_and_a_rerun_converges(
         assert all(row["error"] for row in failed)
         assert {row["status"] for row in run.rows()} <= {"copied", "skipped", "failed"}
         assert run.code == (1 if failed else 0)
-    for tag in tags_of(destination, unique_repo):
+    for tag in images.tags_of(destination, unique_repo):
         assert skopeo.inspect_raw(destination.docker_ref(unique_repo, tag)) == content[tag].raw
         skopeo.copy(destination.docker_ref(unique_repo, tag), f"oci:{tmp_path / 'check'}:{tag}", all_images=True)
 

@@ -42,20 +42,6 @@ def slow_source(origin: Registry) -> Iterator[FaultProxy]:
         yield proxy
 
 
-def uploads_in_progress(registry: Registry, repo: str) -> list[Path]:
-    """Upload sessions distribution holds for ``repo`` (its filesystem layout), i.e. blobs mid-transfer."""
-    return list((registry.root_dir / "docker/registry/v2/repositories" / repo / "_uploads").glob("*"))
-
-
-def tags_of(registry: Registry, repo: str) -> list[str]:
-    try:
-        return images.list_tags(registry, repo)
-    except images.RegistryError as exc:
-        if exc.status == 404:
-            return []
-        raise
-
-
 def push_tags(origin: Registry, repo: str, *tags: str) -> None:
     for seed, tag in enumerate(tags, start=90):
         images.push(origin, repo, tag, images.make_artifact(seed=seed, layer_sizes=(LAYER,)))
@@ -66,7 +52,7 @@ def interrupt_mid_upload(
 ) -> None:
     """Send ``signums`` (back to back) once an upload to ``destination/repo`` has begun streaming."""
     deadline = time.monotonic() + 30
-    while not uploads_in_progress(destination, repo):
+    while not images.uploads_in_progress(destination, repo):
         assert process.poll() is None, f"the run ended (exit {process.returncode}) before any upload began"
         assert time.monotonic() < deadline, "no upload started within 30s"
         time.sleep(0.01)
@@ -132,7 +118,7 @@ def test_sigterm_fails_running_and_waiting_jobs_and_later_entries_and_prints_the
     }
     # Nothing half-pushed: no manifest or tag for the cancelled job, its upload session deleted
     # (distribution 2.8 answers 404 when the cut PATCH left its signed upload state stale).
-    assert tags_of(registry, unique_repo) == [] and tags_of(registry, later_repo) == []
+    assert images.tags_of(registry, unique_repo) == [] and images.tags_of(registry, later_repo) == []
     assert not [r for r in fault_proxy.requests if r.method == "PUT" and "/manifests/" in r.path]
     assert deleted_uploads(fault_proxy, unique_repo) and set(deleted_uploads(fault_proxy, unique_repo)) <= {204, 404}
     served = sum(r.response_bytes for r in slow_source.requests if r.method == "GET" and "/blobs/" in r.path)
@@ -158,7 +144,7 @@ def test_sigint_in_text_mode_prints_the_lines_and_the_summary(
         f"→ {registry.host}/{unique_repo}:1.0.0",
     ]
     assert len(lines) == 3 and re.fullmatch(r"Summary: 1 failed in [0-9.]+m?s\.", lines[2]), lines
-    assert tags_of(registry, unique_repo) == []
+    assert images.tags_of(registry, unique_repo) == []
 
 
 def test_a_second_signal_exits_at_once_with_one_line(
@@ -185,7 +171,7 @@ def test_a_second_signal_exits_at_once_with_one_line(
     assert (run.code, run.stdout) == (1, "")
     assert run.stderr == "✗ interrupted again (SIGINT): exiting without a report\n"
     assert run.elapsed < 4, f"took {run.elapsed:.1f}s to exit"
-    assert tags_of(registry, unique_repo) == []
+    assert images.tags_of(registry, unique_repo) == []
 
 
 def test_sigterm_while_planning_fails_that_entry_and_the_later_ones(
