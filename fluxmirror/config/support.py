@@ -14,7 +14,7 @@ __all__ = ["check_supported"]
 
 
 def check_supported(config: Config, *, syncing: bool) -> None:
-    """Refuse what is not built; `syncing` adds the features only `sync` uses (tls, verify)."""
+    """Refuse what is not built; `syncing` adds the features only `sync` uses (SPIFFE TLS, verify)."""
     try:
         _check(config, syncing=syncing)
     except ConfigError as exc:
@@ -30,8 +30,13 @@ def _check(config: Config, *, syncing: bool) -> None:
             raise ConfigError(
                 f'{where}: credential.provider "{host.credential.provider}" is not supported yet by fluxmirror'
             )
-        if syncing and host.tls is not None:
-            raise ConfigError(f"{where}: tls is not supported yet by fluxmirror")
+        tls = host.tls if syncing else None
+        if tls is not None and tls.serverAuth is not None and tls.serverAuth.spiffe is not None:
+            raise ConfigError(f"{where}: tls.serverAuth.spiffe is not supported yet by fluxmirror")
+        if tls is not None and tls.clientAuth is not None and tls.clientAuth.provider.strip():
+            raise ConfigError(
+                f'{where}: tls.clientAuth.provider "{tls.clientAuth.provider}" is not supported yet by fluxmirror'
+            )
     if syncing:
         for index, artifact in enumerate(config.artifacts):
             if artifact.verify is not None:

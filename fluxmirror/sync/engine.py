@@ -25,7 +25,7 @@ from fluxmirror.api.report import EntryStatus, Result, Status, TagResult
 from fluxmirror.auth.credentials import CredentialSource
 from fluxmirror.errors import unexpected
 from fluxmirror.helm.fetch import HelmFetcher
-from fluxmirror.http.session import HttpSession
+from fluxmirror.http.session import HttpSession, TLSChoice
 from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession
 from fluxmirror.sync.artifact_job import run_tag_job
@@ -155,11 +155,12 @@ async def run_sync(
     progress.start(len(artifacts) + len(charts))
     results: list[Result] = []
     connections = max(64, options.concurrency * 8)
+    tls = await _host_tls(config, options)
     async with HttpSession(user_agent=USER_AGENT, max_connections=connections) as http:
         # Every registry request is bounded by --timeout too, so planning (which no job deadline
         # covers) cannot be held forever by a registry that trickles or never answers.
         registries = Registries(
-            http, credentials, insecure=options.insecure, request_timeout=options.timeout.total_seconds()
+            http, credentials, insecure=options.insecure, tls=tls, request_timeout=options.timeout.total_seconds()
         )
         run = _Run(_copy_session(config, registries, options), HelmFetcher(http), options)
         planners: list[tuple[str, str, bool, Callable[[], Awaitable[Sequence[_Job]]]]] = [
@@ -170,6 +171,16 @@ async def run_sync(
             results.append(await _run_entry(source, destination, plan, overwrite, options, progress, cancellation))
             progress.entry_finished()
     return results
+
+
+async def _host_tls(config: Config, options: SyncOptions) -> TLSChoice | None:
+    """Per-host TLS contexts, built off the loop (files are read); the TLS machinery, cryptography
+    included, is imported only for a config that has `tls` settings."""
+    if not any(host.tls is not None for host in config.hosts):
+        return None
+    from fluxmirror.sync.host_tls import host_tls
+
+    return await asyncio.to_thread(host_tls, config.hosts, insecure=options.insecure)
 
 
 async def _chart_entries(charts: Sequence[Chart]) -> list[ChartEntry]:
