@@ -32,7 +32,7 @@ FluxMirrorError                        fluxmirror.errors
 Internal signals, never shown as such: parse errors raised by pure parsers and turned into one of the
 above by their caller (`EnvsubstError`, `InvalidReferenceError`, `JWKError`, `HelperMissingError`,
 `ArchiveError`, `IndexParseError`, `DecodeError`, `GoRegexError`, `InvalidVersionError`,
-`InvalidConstraintError`, all `ValueError`s or `LookupError`s), and the sync engine's `JobFailure`
+`InvalidConstraintError`, `TLSSettingsError`, all `ValueError`s or `LookupError`s), and the sync engine's `JobFailure`
 and `ReferrerFailure`, which carry a `FluxMirrorError` with the row's partial results.
 
 An exception outside this tree is a defect: the engine fails only the entry or job it happened in,
