@@ -196,7 +196,8 @@ def open_x509_source() -> Any:
 
 
 def material_of(source: Any) -> SvidMaterial:
-    svid = source.get_x509_context().default_svid
+    context = source.get_x509_context()  # one snapshot: the SVID and the bundles of the same update
+    svid = context.default_svid
 
     def pem(certificate: x509.Certificate) -> bytes:
         return certificate.public_bytes(serialization.Encoding.PEM)
@@ -204,7 +205,10 @@ def material_of(source: Any) -> SvidMaterial:
     key = svid.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    bundles = {b.trust_domain.name: b"".join(pem(c) for c in b.x509_authorities) for b in source.bundles}
+    bundles = {
+        bundle.trust_domain.name: b"".join(pem(c) for c in bundle.x509_authorities)
+        for bundle in context.x509_bundle_set.bundles
+    }
     return SvidMaterial(str(svid.spiffe_id), b"".join(pem(c) for c in svid.cert_chain), key, bundles)
 
 
