@@ -6,6 +6,7 @@ by the next connections."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -191,3 +192,21 @@ def test_no_workload_api_socket_stops_the_run_with_one_line(
         run.stderr
     )
     assert time.monotonic() - started < 20
+
+
+def test_a_client_svid_with_a_ca_verified_server(
+    tmp_path: Path, registry: Registry, registry_factory: RegistryFactory, spiffe: Spiffe, pki: PKI, unique_repo: str
+) -> None:
+    """Client-only SPIFFE: the server's ordinary certificate is checked against a CA bundle (host
+    name included) while the SVID is presented to a registry that requires a client certificate."""
+    clientcas = [str(spiffe.ca.write(spiffe.directory / "ca.pem")), str(pki.ca_path)]
+    destination = registry_factory(require_client_cert=True, config={"http": {"tls": {"clientcas": clientcas}}})
+    shutil.copyfile(pki.ca_path, tmp_path / "ca.pem")
+    server = {"fromPath": "ca.pem"}
+    without = _copy(tmp_path, registry, destination, unique_repo, {"serverAuth": server}, spiffe.env)
+    assert without.code == 1
+    tls = {"serverAuth": server, "clientAuth": {"provider": "x509-svid"}}
+    run = sync(
+        tmp_path, [entry(registry, destination, unique_repo)], hosts=_host(destination.host, tls), env=spiffe.env
+    )
+    assert _copied(run), run.stderr

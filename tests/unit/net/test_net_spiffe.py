@@ -15,13 +15,14 @@ from pathlib import Path
 import aiohttp
 import msgspec
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from harness.background import BackgroundLoop
 from harness.spiffe import FakeWorkloadAPI, RecordingTLSServer, SpiffeCA, workload_api
 from yarl import URL
 
 from fluxmirror.api.config import Host
 from fluxmirror.errors import ConfigError
-from fluxmirror.http.spiffe import RotatingContext, SvidMaterial, open_x509_source
+from fluxmirror.http.spiffe import RotatingContext, ServerRule, SvidMaterial, open_x509_source, spiffe_context
 from fluxmirror.http.tls import HostTLS, TLSSettingsError
 from fluxmirror.sync.host_tls import host_tls
 
@@ -139,3 +140,25 @@ def test_a_missing_socket_names_the_host(monkeypatch: pytest.MonkeyPatch) -> Non
     hosts = [_host("plain.example", {}), _host("reg.example", {"clientAuth": {"provider": "x509-svid"}})]
     with pytest.raises(ConfigError, match=r'^host "reg.example": tls: spiffe: create X.509 source: \S'):
         host_tls(hosts, insecure=False)
+
+
+def test_insecure_skips_the_server_checks_but_keeps_the_client_svid(agent: tuple[SpiffeCA, FakeWorkloadAPI]) -> None:
+    ca, api = agent
+    material = SvidMaterial(
+        MIRROR_ID,
+        api.svid.certificate.public_bytes(Encoding.PEM),
+        api.svid.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),
+        {"example.org": ca.pem},
+    )
+    context = spiffe_context(
+        material, server=ServerRule(server_id=SERVER_ID), ca_pem=None, client_svid=True, client_pem=None, insecure=True
+    )
+    assert (context.verify_mode, context.check_hostname, context.sslobject_class) == (
+        ssl.CERT_NONE,
+        False,
+        ssl.SSLObject,
+    )
+    secure = spiffe_context(
+        material, server=ServerRule(server_id=SERVER_ID), ca_pem=None, client_svid=True, client_pem=None, insecure=False
+    )
+    assert secure.verify_mode == ssl.CERT_REQUIRED and secure.sslobject_class is not ssl.SSLObject
