@@ -62,6 +62,9 @@ class SpiffeAuthError(ssl.SSLCertVerificationError):
         self.verify_code = 0
         self.verify_message = message
 
+    def __str__(self) -> str:  # ssl.SSLError would print the args tuple
+        return self.verify_message
+
 
 @dataclass(frozen=True)
 class SvidMaterial:
