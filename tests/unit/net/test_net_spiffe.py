@@ -135,8 +135,12 @@ def test_without_py_spiffe_the_error_names_the_extra(monkeypatch: pytest.MonkeyP
         open_x509_source()
 
 
-def test_a_missing_socket_names_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SPIFFE_ENDPOINT_SOCKET", raising=False)
+@pytest.mark.parametrize("endpoint", [None, "unix:///nonexistent/agent.sock"], ids=["unset", "no-such-socket"])
+def test_a_missing_socket_names_the_host(monkeypatch: pytest.MonkeyPatch, endpoint: str | None) -> None:
+    if endpoint is None:
+        monkeypatch.delenv("SPIFFE_ENDPOINT_SOCKET", raising=False)
+    else:
+        monkeypatch.setenv("SPIFFE_ENDPOINT_SOCKET", endpoint)
     hosts = [_host("plain.example", {}), _host("reg.example", {"clientAuth": {"provider": "x509-svid"}})]
     with pytest.raises(ConfigError, match=r'^host "reg.example": tls: spiffe: create X.509 source: \S'):
         host_tls(hosts, insecure=False)
