@@ -10,7 +10,7 @@ import datetime as dt
 import ipaddress
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +198,7 @@ class RecordingTLSServer:
     answers any request head with `404` so a client moves on."""
 
     def __init__(self, loop: BackgroundLoop, svid: Svid, ca: SpiffeCA, directory: Path) -> None:
+        """`before_answer`, if set, runs (in a thread) before each answer with the connection's index."""
         import ssl
 
         cert, key = svid.write(directory, "recording-server")
@@ -206,6 +207,7 @@ class RecordingTLSServer:
         context.load_verify_locations(cadata=ca.pem.decode())
         context.verify_mode = ssl.CERT_OPTIONAL
         self.connections: list[Connection] = []
+        self.before_answer: Callable[[int], None] | None = None
         self._loop = loop
         self._server: asyncio.Server = loop.call(asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=context))
         self.host = f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
@@ -222,6 +224,8 @@ class RecordingTLSServer:
                     return
                 head += chunk
                 connection.received = len(head)
+            if self.before_answer is not None:
+                await asyncio.to_thread(self.before_answer, self.connections.index(connection))
             writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             await writer.drain()
         except (OSError, TimeoutError):

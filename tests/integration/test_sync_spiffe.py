@@ -181,6 +181,31 @@ def test_a_rotated_svid_is_presented_by_the_next_run(
     assert {c.client_serial for c in recorder.connections} == {second} and second != first
 
 
+def test_a_svid_rotated_during_a_run_is_presented_by_its_next_connections(
+    tmp_path: Path, registry: Registry, recorder: RecordingTLSServer, spiffe: Spiffe
+) -> None:
+    """One run, three entries on the recording server (one connection each, closed after the
+    answer): the Workload API rotates while the first is answered, and the later entries present
+    the new SVID, without a restart."""
+    first = spiffe.api.svid.serial
+    rotated: list[int] = []
+
+    def rotate_once(index: int) -> None:
+        if index == 0:
+            rotated.append(spiffe.api.rotate().serial)
+            time.sleep(1)  # the update reaches the run's X.509 source, which rebuilds the context
+
+    recorder.before_answer = rotate_once
+    targets = [{"source": f"{recorder.host}/t/r{i}", "destination": f"{registry.host}/t/r{i}"} for i in range(3)]
+    tls = _host(
+        recorder.host, {"serverAuth": {"spiffe": {"authorizeAny": True}}, "clientAuth": {"provider": "x509-svid"}}
+    )
+    run = sync(tmp_path, targets, "--retries", "0", hosts=tls, env=spiffe.env)
+    assert run.code == 1 and len(run.report["report"]["results"]) == 3
+    serials = [c.client_serial for c in recorder.connections]
+    assert serials[0] == first and rotated and serials[-1] == rotated[0] != first, serials
+
+
 def test_no_workload_api_socket_stops_the_run_with_one_line(
     tmp_path: Path, registry: Registry, svid_registry: Registry, unique_repo: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
