@@ -32,8 +32,10 @@ FluxMirrorError                        fluxmirror.errors
 Internal signals, never shown as such: parse errors raised by pure parsers and turned into one of the
 above by their caller (`EnvsubstError`, `InvalidReferenceError`, `JWKError`, `HelperMissingError`,
 `ArchiveError`, `IndexParseError`, `DecodeError`, `GoRegexError`, `InvalidVersionError`,
-`InvalidConstraintError`, `TLSSettingsError`, all `ValueError`s or `LookupError`s), and the sync engine's `JobFailure`
-and `ReferrerFailure`, which carry a `FluxMirrorError` with the row's partial results.
+`InvalidConstraintError`, `TLSSettingsError`, all `ValueError`s or `LookupError`s), the sync engine's
+`JobFailure` and `ReferrerFailure`, which carry a `FluxMirrorError` with the row's partial results,
+and `SpiffeAuthError` (http.spiffe), an `ssl.SSLCertVerificationError` raised inside a TLS
+handshake whose server's SPIFFE ID is refused, which becomes a `TLSError`.
 
 An exception outside this tree is a defect: the engine fails only the entry or job it happened in,
 and `cli.app.main` ends the process with one line built by `unexpected` (never a traceback).

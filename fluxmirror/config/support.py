@@ -30,13 +30,6 @@ def _check(config: Config, *, syncing: bool) -> None:
             raise ConfigError(
                 f'{where}: credential.provider "{host.credential.provider}" is not supported yet by fluxmirror'
             )
-        tls = host.tls if syncing else None
-        if tls is not None and tls.serverAuth is not None and tls.serverAuth.spiffe is not None:
-            raise ConfigError(f"{where}: tls.serverAuth.spiffe is not supported yet by fluxmirror")
-        if tls is not None and tls.clientAuth is not None and tls.clientAuth.provider.strip():
-            raise ConfigError(
-                f'{where}: tls.clientAuth.provider "{tls.clientAuth.provider}" is not supported yet by fluxmirror'
-            )
     if syncing:
         for index, artifact in enumerate(config.artifacts):
             if artifact.verify is not None:

@@ -262,6 +262,8 @@ def _tls_cause(error: ssl.SSLError, host: str) -> str:
     """Go's `crypto/tls` wording: `tls: failed to verify certificate: x509: …` for a certificate the
     client refused, `remote error: tls: <alert>` for an alert the server sent, else OpenSSL's reason."""
     if isinstance(error, ssl.SSLCertVerificationError):
+        if getattr(error, "verbatim", False):  # a SPIFFE authorization failure: go-spiffe's text as is
+            return _one_line(error)
         return f"tls: failed to verify certificate: {_x509_failure(error, host)}"
     reason = error.reason or ""
     alert = _TLS_ALERT.fullmatch(reason)

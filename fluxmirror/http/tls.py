@@ -16,15 +16,16 @@ import contextlib
 import os
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from yarl import URL
 
 from fluxmirror.http.urls import tls_key
 
-__all__ = ["HostTLS", "TLSSettingsError", "build_context"]
+__all__ = ["HostTLS", "Rotating", "TLSSettingsError", "build_context", "load_chain"]
 
 
 class TLSSettingsError(ValueError):
@@ -45,7 +46,7 @@ def build_context(
     else:
         context.load_default_certs()
     if cert_pem is not None and key_pem is not None:
-        _load_chain(context, cert_pem, key_pem)
+        load_chain(context, cert_pem, key_pem)
     if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -59,7 +60,7 @@ def _certificates(pem: bytes) -> list[x509.Certificate]:
         return []
 
 
-def _load_chain(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+def load_chain(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
     """`ssl` loads a certificate and key only from files: they are written 0600 into a fresh 0700
     directory and removed as soon as they are loaded, so the key never outlives this call on disk."""
     if not _certificates(cert_pem):
@@ -80,16 +81,40 @@ def _load_chain(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> Non
         os.rmdir(directory)
 
 
+class Rotating(Protocol):
+    """A host context that is replaced while the run goes on (SPIFFE rotation); read per request."""
+
+    @property
+    def current(self) -> ssl.SSLContext: ...
+
+
 class HostTLS:
     """What `ssl=` a request gets: its host's context, or the default verification (none with
-    `--insecure`)."""
+    `--insecure`). A rotating host's context is read on every request, so a rotated SVID or bundle
+    takes effect on new connections (aiohttp pools by context, so old connections are never reused
+    with the new one)."""
 
-    def __init__(self, contexts: Mapping[str, ssl.SSLContext], *, insecure: bool) -> None:
+    def __init__(
+        self,
+        contexts: Mapping[str, ssl.SSLContext | Rotating],
+        *,
+        insecure: bool,
+        close: Callable[[], None] | None = None,
+    ) -> None:
         self._contexts = dict(contexts)
         self._insecure = insecure
+        self._close = close
 
     def __call__(self, url: URL) -> ssl.SSLContext | bool:
         context = self._contexts.get(tls_key(url))
-        if context is not None:
+        if context is None:
+            return not self._insecure
+        if isinstance(context, ssl.SSLContext):
             return context
-        return not self._insecure
+        return context.current
+
+    def close(self) -> None:
+        """Release what the contexts were built from (the SPIFFE X.509 source); idempotent."""
+        close, self._close = self._close, None
+        if close is not None:
+            close()

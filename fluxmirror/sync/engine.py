@@ -25,7 +25,7 @@ from fluxmirror.api.report import EntryStatus, Result, Status, TagResult
 from fluxmirror.auth.credentials import CredentialSource
 from fluxmirror.errors import unexpected
 from fluxmirror.helm.fetch import HelmFetcher
-from fluxmirror.http.session import HttpSession, TLSChoice
+from fluxmirror.http.session import HttpSession
 from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession
 from fluxmirror.sync.artifact_job import run_tag_job
@@ -36,6 +36,7 @@ from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
 
 if TYPE_CHECKING:
+    from fluxmirror.http.tls import HostTLS
     from fluxmirror.sync.chart_plan import ChartEntry
 
 __all__ = ["Cancellation", "run_sync"]
@@ -153,9 +154,26 @@ async def run_sync(
         )
     )
     progress.start(len(artifacts) + len(charts))
+    tls = await _host_tls(config, options)
+    try:
+        return await _run_all(config, artifacts, charts, credentials, options, progress, cancellation, tls)
+    finally:
+        if tls is not None:
+            await asyncio.to_thread(tls.close)  # the SPIFFE X.509 source, if one was opened
+
+
+async def _run_all(
+    config: Config,
+    artifacts: Sequence[ArtifactEntry],
+    charts: Sequence[ChartEntry],
+    credentials: CredentialSource,
+    options: SyncOptions,
+    progress: Progress,
+    cancellation: Cancellation,
+    tls: HostTLS | None,
+) -> list[Result]:
     results: list[Result] = []
     connections = max(64, options.concurrency * 8)
-    tls = await _host_tls(config, options)
     async with HttpSession(user_agent=USER_AGENT, max_connections=connections) as http:
         # Every registry request is bounded by --timeout too, so planning (which no job deadline
         # covers) cannot be held forever by a registry that trickles or never answers.
@@ -173,7 +191,7 @@ async def run_sync(
     return results
 
 
-async def _host_tls(config: Config, options: SyncOptions) -> TLSChoice | None:
+async def _host_tls(config: Config, options: SyncOptions) -> HostTLS | None:
     """Per-host TLS contexts, built off the loop (files are read); the TLS machinery, cryptography
     included, is imported only for a config that has `tls` settings."""
     if not any(host.tls is not None for host in config.hosts):

@@ -107,8 +107,10 @@ class RegistryFactory:
         tls: bool = False,
         require_client_cert: bool = False,
         config: Mapping[str, Any] | None = None,
+        ca_path: Path | None = None,
     ) -> Registry:
-        """Start one registry; ``config`` is deep-merged over the generated configuration."""
+        """Start one registry; ``config`` is deep-merged over the generated configuration, and
+        ``ca_path`` is the CA that verifies its server certificate when ``config`` replaces it."""
         if htpasswd is not None and token_server is not None:
             raise ValueError("a registry has one auth method: htpasswd or token, not both")
         workdir = self._base_dir / f"registry-{next(self._count)}"
@@ -140,7 +142,7 @@ class RegistryFactory:
             root_dir=workdir / "storage",
             log_path=workdir / "registry.log",
             credentials=htpasswd or (token_server.credentials if token_server else None),
-            ca_path=self._pki.ca_path if tls else None,
+            ca_path=(ca_path or self._pki.ca_path) if tls else None,
             client_cert_path=self._pki.client_cert_path if require_client_cert else None,
             client_key_path=self._pki.client_key_path if require_client_cert else None,
             cert_dir=(self._pki.client_cert_dir if require_client_cert else self._pki.ca_cert_dir) if tls else None,

@@ -105,8 +105,17 @@ async def test_bad_jwk_names_the_field_not_the_key() -> None:
     assert "secret-material" not in str(caught.value)
 
 
-def test_static_tls_is_accepted_for_sync() -> None:
-    host = msgspec.convert({"host": "b.io", "tls": {"serverAuth": {"value": "pem"}}}, Host)
+@pytest.mark.parametrize(
+    "tls",
+    [
+        {"serverAuth": {"value": "pem"}},
+        {"serverAuth": {"spiffe": {"authorizeAny": True}}},
+        {"clientAuth": {"provider": "x509-svid"}},
+    ],
+    ids=["static", "spiffe-server", "svid-client"],
+)
+def test_tls_is_accepted_for_sync(tls: dict[str, object]) -> None:
+    host = msgspec.convert({"host": "b.io", "tls": tls}, Host)
     check_supported(Config(apiVersion="mirror.plugin.fluxcd.io/v1beta1", kind="Config", hosts=[host]), syncing=True)
 
 
@@ -123,21 +132,8 @@ def test_static_tls_is_accepted_for_sync() -> None:
             False,
             'hosts[0] "a.io": credential.provider "github" is not supported yet by fluxmirror',
         ),
-        (
-            [
-                Host(host="a.io", maxChunkSize=1),
-                msgspec.convert({"host": "b.io", "tls": {"serverAuth": {"spiffe": {"authorizeAny": True}}}}, Host),
-            ],
-            True,
-            'hosts[1] "b.io": tls.serverAuth.spiffe is not supported yet by fluxmirror',
-        ),
-        (
-            [msgspec.convert({"host": "c.io", "tls": {"clientAuth": {"provider": "x509-svid"}}}, Host)],
-            True,
-            'hosts[0] "c.io": tls.clientAuth.provider "x509-svid" is not supported yet by fluxmirror',
-        ),
     ],
-    ids=["host-provider", "credential-provider", "spiffe-server-for-sync", "svid-client-for-sync"],
+    ids=["host-provider", "credential-provider"],
 )
 def test_unsupported_features_are_refused_at_load(hosts: list[Host], syncing: bool, message: str) -> None:
     config = Config(apiVersion="mirror.plugin.fluxcd.io/v1beta1", kind="Config", hosts=hosts)
