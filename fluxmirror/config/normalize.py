@@ -8,6 +8,7 @@ otherwise have to derive itself:
   looked up by).
 * `hosts[].credential.value`, `.fromPath`, `.jwkPath`, `.iss`, `.sub`, `.aud`: trimmed, so a
   whitespace-only field is empty, i.e. unset. `jwkValue` is kept as written (a JWK is JSON).
+* `hosts[].tls.clientAuth.provider`, `.serverAuth.spiffe.serverID`, `.trustDomain`: trimmed.
 * `charts[].name`, `.source`, `.destination`: trimmed. The source keeps a trailing `/` (requests and
   messages use it as written); the report's entry name drops it where it is built.
 * `charts[].version`: trimmed; blank means the default `*`, as validation already assumed.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import msgspec
 
-from fluxmirror.api.config import Artifact, Chart, Config, Credential, Host, Selector
+from fluxmirror.api.config import TLS, Artifact, Chart, Config, Credential, Host, Selector
 
 __all__ = ["normalize_config"]
 
@@ -44,7 +45,23 @@ def _host(host: Host) -> Host:
     credential = host.credential
     if credential is not None:
         credential = _credential(credential)
-    return msgspec.structs.replace(host, host=host.host.strip(), username=host.username.strip(), credential=credential)
+    tls = _tls(host.tls) if host.tls is not None else None
+    return msgspec.structs.replace(
+        host, host=host.host.strip(), username=host.username.strip(), credential=credential, tls=tls
+    )
+
+
+def _tls(tls: TLS) -> TLS:
+    server, client = tls.serverAuth, tls.clientAuth
+    if server is not None and server.spiffe is not None:
+        spiffe = server.spiffe
+        spiffe = msgspec.structs.replace(
+            spiffe, serverID=spiffe.serverID.strip(), trustDomain=spiffe.trustDomain.strip()
+        )
+        server = msgspec.structs.replace(server, spiffe=spiffe)
+    if client is not None:
+        client = msgspec.structs.replace(client, provider=client.provider.strip())
+    return msgspec.structs.replace(tls, serverAuth=server, clientAuth=client)
 
 
 def _credential(credential: Credential) -> Credential:

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fluxmirror.api.config import TLS, Host, PEMSource
+from fluxmirror.api.config import TLS, ClientAuth, Host, PEMSource, ServerAuth
 from fluxmirror.errors import ConfigError
 from fluxmirror.gocompat.oserror import path_error
 from fluxmirror.http.tls import HostTLS, Rotating, TLSSettingsError, build_context
@@ -67,16 +67,28 @@ def host_tls(hosts: Sequence[Host], *, insecure: bool) -> HostTLS:
 
 def _uses_spiffe(tls: TLS) -> bool:
     return (tls.serverAuth is not None and tls.serverAuth.spiffe is not None) or (
-        tls.clientAuth is not None and tls.clientAuth.provider.strip() == "x509-svid"
+        tls.clientAuth is not None and tls.clientAuth.provider == "x509-svid"
     )
 
 
 def _static(tls: TLS, *, insecure: bool) -> ssl.SSLContext:
-    server, client = tls.serverAuth, tls.clientAuth
-    ca = _pem(PEMSource(fromPath=server.fromPath, value=server.value), "serverAuth") if server is not None else None
-    cert = _pem(client.certificate, "clientAuth.certificate") if client is not None else None
-    key = _pem(client.key, "clientAuth.key") if client is not None else None
-    return build_context(ca_pem=ca, cert_pem=cert, key_pem=key, insecure=insecure)
+    cert, key = _client_pem(tls.clientAuth) or (None, None)
+    return build_context(ca_pem=_server_ca(tls.serverAuth), cert_pem=cert, key_pem=key, insecure=insecure)
+
+
+def _server_ca(server: ServerAuth | None) -> bytes | None:
+    """The CA bundle of a `serverAuth` that has one (not SPIFFE)."""
+    if server is None or server.spiffe is not None:
+        return None
+    return _pem(PEMSource(fromPath=server.fromPath, value=server.value), "serverAuth")
+
+
+def _client_pem(client: ClientAuth | None) -> tuple[bytes, bytes] | None:
+    """A static `clientAuth` certificate chain and key (not an SVID)."""
+    if client is None or client.provider == "x509-svid":
+        return None
+    cert, key = _pem(client.certificate, "clientAuth.certificate"), _pem(client.key, "clientAuth.key")
+    return (cert, key) if cert is not None and key is not None else None
 
 
 def _spiffe_holder(host: str, tls: TLS, material: SvidMaterial, *, insecure: bool) -> RotatingContext:
@@ -84,23 +96,20 @@ def _spiffe_holder(host: str, tls: TLS, material: SvidMaterial, *, insecure: boo
 
     server, client = tls.serverAuth, tls.clientAuth
     rule: ServerRule | None = None
-    ca = None
     if server is not None and server.spiffe is not None:
         spec = server.spiffe
         rule = ServerRule(
-            server_id=spec.serverID.strip() or None,
-            trust_domain=spec.trustDomain.strip() or None,
+            server_id=spec.serverID or None,
+            trust_domain=spec.trustDomain or None,
             authorize_any=spec.authorizeAny,
         )
-    elif server is not None:
-        ca = _pem(PEMSource(fromPath=server.fromPath, value=server.value), "serverAuth")
-    client_svid = client is not None and client.provider.strip() == "x509-svid"
-    client_pem = None
-    if client is not None and not client_svid:
-        cert, key = _pem(client.certificate, "clientAuth.certificate"), _pem(client.key, "clientAuth.key")
-        client_pem = (cert, key) if cert is not None and key is not None else None
     build: Callable[[SvidMaterial], ssl.SSLContext] = partial(
-        spiffe_context, server=rule, ca_pem=ca, client_svid=client_svid, client_pem=client_pem, insecure=insecure
+        spiffe_context,
+        server=rule,
+        ca_pem=_server_ca(server),
+        client_svid=client is not None and client.provider == "x509-svid",
+        client_pem=_client_pem(client),
+        insecure=insecure,
     )
     return RotatingContext(host, build, material)
 
