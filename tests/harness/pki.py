@@ -23,10 +23,17 @@ REGISTRY_NAME = "registry.test"
 """A registry's name when a test reaches it through ``harness.forwardproxy``: it never resolves."""
 CHARTS_NAME = "charts.test"
 """A chart repository's name when a test reaches it through ``harness.forwardproxy``."""
-SERVER_NAMES = ("localhost", REGISTRY_NAME, CHARTS_NAME)
+ECR_NAME = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+ACR_NAME = "mirror.azurecr.io"
+GAR_NAME = "us-docker.pkg.dev"
+CLOUD_NAMES = (ECR_NAME, ACR_NAME, GAR_NAME)
+"""Cloud registry names a test reaches through ``harness.forwardproxy`` (routed to loopback):
+the cloud providers accept only hosts of these shapes."""
+SERVER_NAMES = ("localhost", REGISTRY_NAME, CHARTS_NAME, *CLOUD_NAMES)
 """DNS names of the one server certificate (besides ``127.0.0.1``). The ``.test`` names are
 reserved (RFC 6761) and resolve nowhere, so a client can reach them only through the forward
-proxy's host map; carrying them here lets it verify the certificate as it would any other."""
+proxy's host map; carrying them here lets it verify the certificate as it would any other. The cloud
+names do resolve, but tests reach them only through the proxy's host map too."""
 
 
 @dataclass(frozen=True)
