@@ -10,7 +10,9 @@ FluxMirrorError                        fluxmirror.errors
 ├── KeygenError                        `keygen` could not write the key pair
 ├── NotImplementedYetError             a documented command this build does not implement
 ├── CredentialError                    auth.dockerconfig: the Docker config or a credential helper failed
-├── HostCredentialError                auth.hosts: a `hosts[]` credential cannot be read or minted
+├── HostCredentialError                auth.hosts: a `hosts[]` credential cannot be read or minted (a
+│                                      provider's cause after `failed to obtain CI JWT for host "<h>"`
+│                                      or `get <provider> registry credentials for "<h>"`)
 ├── DockerLoginError                   auth.dockerlogin: `login` cannot write the Docker config
 ├── KubeError                          kube.client: the Kubernetes API refused or could not be reached
 ├── NetworkError                       http.errors: an HTTP exchange failed
@@ -32,7 +34,8 @@ FluxMirrorError                        fluxmirror.errors
 Internal signals, never shown as such: parse errors raised by pure parsers and turned into one of the
 above by their caller (`EnvsubstError`, `InvalidReferenceError`, `JWKError`, `HelperMissingError`,
 `ArchiveError`, `IndexParseError`, `DecodeError`, `GoRegexError`, `InvalidVersionError`,
-`InvalidConstraintError`, `TLSSettingsError`, all `ValueError`s or `LookupError`s), the sync engine's
+`InvalidConstraintError`, `TLSSettingsError`, `NearExpiryError`, all `ValueError`s or `LookupError`s),
+`ProviderError` (auth.providers: why an identity could not mint, wrapped by auth.hosts), the sync engine's
 `JobFailure` and `ReferrerFailure`, which carry a `FluxMirrorError` with the row's partial results,
 and `SpiffeAuthError` (http.spiffe), an `ssl.SSLCertVerificationError` raised inside a TLS
 handshake whose server's SPIFFE ID is refused, which becomes a `TLSError`.

@@ -1,17 +1,23 @@
-"""Credentials configured under `hosts` (docs/sync.md#which-credential, docs/sync.md#token-sources).
+"""Credentials configured under `hosts` (docs/sync.md#which-credential, docs/sync.md#token-sources,
+docs/providers.md).
 
-A listed host takes priority over the ambient Docker config. Its token comes from one source:
-`value` (static), `fromPath` (re-read on every use, so rotated projected tokens are picked up),
-or `jwkPath`/`jwkValue` (a JWT signed here: without `exp` a fresh 60 s token every time, with
-`exp` a cached one re-minted at half its lifetime). Without `username` the token is a bearer
-credential sent on every request; with `username` it is the password of a username/password pair.
+A listed host takes priority over the ambient Docker config. Each listed host has one source:
 
-`sync` reads and parses every JWK once, when it builds its `HostsCredentials`, before anything is
-synced (the reference builds its signers at start-up): a key that cannot be read or used ends the
-run in one line (`auth host "<host>": read jwkPath: …`), with no report.
+- `credential` with `value` (static), `fromPath` (re-read on every use, so rotated projected tokens
+  are picked up) or `jwkPath`/`jwkValue` (a JWT signed here: without `exp` a fresh 60 s token every
+  time, with `exp` a cached one re-minted at half its lifetime): `TokenMinter`;
+- `credential.provider` (github, forgejo, gcp, azure, aws, jwt-svid): a token minted for the
+  audience from an ambient identity, kept until half its lifetime: `ProviderToken`;
+- `provider` (ecr, acr, gar): the cloud registry's own username and password, kept until half
+  their lifetime: `CloudLogin`.
 
-Provider-based sources and transport TLS are not built yet; `config.support.check_supported`
-refuses a config that needs them when it is loaded, rather than at the first request.
+A token is a bearer credential sent on every request when the host has no `username`, and the
+password of a username/password pair when it has one; cloud registry logins are always a pair.
+
+`sync` reads and parses every JWK when it builds its `HostsCredentials`, and mints every provider
+credential in `prefetch` before anything is synced (fail fast, as the reference does for cloud
+registries): a key that cannot be used or an identity that cannot mint ends the run in one line,
+with no report. Later re-mints that fail fail the requests that needed them.
 """
 
 from __future__ import annotations
@@ -20,19 +26,23 @@ import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from fluxmirror.api.config import Credential as CredentialSpec
 from fluxmirror.api.config import Host
 from fluxmirror.api.duration import Duration
+from fluxmirror.auth.blocking import run_blocking
 from fluxmirror.auth.credentials import Credential, CredentialSource
+from fluxmirror.auth.expiring import Expiring, NearExpiryError
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.gocompat.oserror import path_error
 
 if TYPE_CHECKING:
     from fluxmirror.auth.jwk import SigningKey
+    from fluxmirror.auth.providers import RegistryLogin, RegistryProvider, TokenProvider
+    from fluxmirror.http.session import HttpSession
 
-__all__ = ["HostCredentialError", "HostsCredentials", "TokenMinter"]
+__all__ = ["CloudLogin", "HostCredentialError", "HostSource", "HostsCredentials", "ProviderToken", "TokenMinter"]
 
 DEFAULT_JWT_LIFETIME: Final = Duration.parse("60s")
 
@@ -71,12 +81,33 @@ def _read_signing_key(spec: CredentialSpec) -> SigningKey:
         raise _KeyProblem("parse", field, str(exc)) from None
 
 
+class HostSource(Protocol):
+    """Where one listed host's credential comes from."""
+
+    host: str
+
+    async def credential(self) -> Credential:
+        """The credential to present now (minted, read or cached)."""
+        ...
+
+    async def prefetch(self) -> None:
+        """Mint what must exist before anything is synced; a no-op for static sources."""
+        ...
+
+
+def _as_credential(token: str, username: str) -> Credential:
+    """A token as a bearer credential, or as the password of `username` when one is configured."""
+    return Credential(username=username, password=token) if username else Credential(registry_token=token)
+
+
 class TokenMinter:
-    """Produces the token of one host's `credential`, with the lifetimes of docs/sync.md#token-sources."""
+    """Produces the token of one host's `credential` (`value`, `fromPath`, `jwkPath`/`jwkValue`),
+    with the lifetimes of docs/sync.md#token-sources."""
 
     def __init__(self, host: Host) -> None:
         assert host.credential is not None
         self.host = host.host
+        self._username = host.username
         self._spec: CredentialSpec = host.credential
         self._key: SigningKey | None = None
         self._cached: tuple[str, float] | None = None
@@ -102,13 +133,19 @@ class TokenMinter:
                 f'auth host "{self.host}": {problem.action} {problem.field}: {problem.detail}'
             ) from None
 
+    async def prefetch(self) -> None:
+        """Nothing to mint ahead: the key was loaded when the source was built."""
+
     async def token(self) -> str:
         spec = self._spec
         if spec.value:
             return spec.value
         if spec.fromPath:
-            return await asyncio.to_thread(self._read_token_file, spec.fromPath)
+            return await run_blocking(self._read_token_file, spec.fromPath)
         return await self._signed()
+
+    async def credential(self) -> Credential:
+        return _as_credential(await self.token(), self._username)
 
     def _read_token_file(self, path: str) -> str:
         try:
@@ -125,7 +162,7 @@ class TokenMinter:
             now = time.time()
             if self._cached is not None and self._cached[1] > now:
                 return self._cached[0]
-            key = self._key if self._key is not None else await asyncio.to_thread(self._load_key)
+            key = self._key if self._key is not None else await run_blocking(self._load_key)
             self._key = key
             from fluxmirror.auth.jwk import sign_jwt  # loaded by _load_key, off the event loop
 
@@ -149,31 +186,123 @@ class TokenMinter:
         except _KeyProblem as problem:
             raise HostCredentialError(f'host "{self.host}": credential.{problem.field}: {problem.detail}') from None
 
-    async def credential(self, username: str) -> Credential:
-        token = await self.token()
-        return Credential(username=username, password=token) if username else Credential(registry_token=token)
+
+class ProviderToken:
+    """One host's `credential.provider` token for its audience (`aud`, else the host), kept until
+    half its lifetime, read from its unverified `exp` (docs/providers.md#refresh)."""
+
+    def __init__(self, host: Host, provider: TokenProvider) -> None:
+        assert host.credential is not None
+        self.host = host.host
+        self._username = host.username
+        self._audience = host.credential.aud or host.host
+        self._provider = provider
+        self._tokens: Expiring[str] = Expiring(self._mint, what="minted token")
+
+    async def _mint(self) -> tuple[str, float]:
+        from fluxmirror.auth.providers.base import jwt_expiry
+
+        token = await self._provider.mint(self._audience)
+        return token, jwt_expiry(token)
+
+    async def token(self) -> str:
+        from fluxmirror.auth.providers import ProviderError
+
+        try:
+            return await self._tokens.get()
+        except (ProviderError, NearExpiryError) as exc:
+            raise HostCredentialError(f'failed to obtain CI JWT for host "{self.host}": {exc}') from None
+
+    async def prefetch(self) -> None:
+        await self.token()
+
+    async def credential(self) -> Credential:
+        return _as_credential(await self.token(), self._username)
+
+
+class CloudLogin:
+    """One `provider` host's native registry credentials, kept until half their lifetime."""
+
+    def __init__(self, host: Host, provider: RegistryProvider) -> None:
+        self.host = host.host
+        self._name = host.provider
+        self._provider = provider
+        self._logins: Expiring[RegistryLogin] = Expiring(self._login, what=f"{host.provider} credentials")
+
+    async def _login(self) -> tuple[RegistryLogin, float]:
+        login = await self._provider.login()
+        return login, login.expires
+
+    async def credential(self) -> Credential:
+        from fluxmirror.auth.providers import ProviderError
+
+        try:
+            login = await self._logins.get()
+        except (ProviderError, NearExpiryError) as exc:
+            raise HostCredentialError(f'get {self._name} registry credentials for "{self.host}": {exc}') from None
+        return Credential(username=login.username, password=login.password)
+
+    async def prefetch(self) -> None:
+        await self.credential()
+
+
+def host_source(host: Host, http: HttpSession) -> HostSource | None:
+    """The source of one listed host's credential, or None for a host without one (TLS-only).
+
+    A provider's SDK is imported here, and a registry provider checks its host's shape here, so a
+    config naming a provider whose extra is missing, or an ECR provider for a host that is not an
+    ECR registry, fails before anything is minted: `get ecr registry credentials for "<host>": …`.
+    """
+    if host.provider.strip():
+        from fluxmirror.auth.providers import ProviderError, registry_provider
+
+        try:
+            return CloudLogin(host, registry_provider(host.provider, host.host, http))
+        except ProviderError as exc:
+            raise HostCredentialError(f'get {host.provider} registry credentials for "{host.host}": {exc}') from None
+    if host.credential is None:
+        return None
+    if host.credential.provider.strip():
+        from fluxmirror.auth.providers import token_provider
+
+        return ProviderToken(host, token_provider(host.credential.provider, http))
+    return TokenMinter(host)
 
 
 class HostsCredentials:
     """The sync credential source: configured hosts first, everything else from `fallback`.
 
     Building it loads every host's JWK, in config order, so that a key which cannot be read or
-    parsed raises HostCredentialError here, before anything is synced.
+    parsed raises HostCredentialError here, before anything is synced; `prefetch` then mints every
+    provider credential, concurrently, and raises the first failure in config order.
     """
 
-    def __init__(self, hosts: Sequence[Host], fallback: CredentialSource) -> None:
+    def __init__(self, hosts: Sequence[Host], fallback: CredentialSource, http: HttpSession) -> None:
         self._fallback = fallback
-        self._minters: dict[str, tuple[TokenMinter, str]] = {}
+        self._sources: dict[str, HostSource] = {}
         for host in hosts:
-            if host.credential is None:
+            source = host_source(host, http)
+            if source is None:
                 continue
-            minter = TokenMinter(host)
-            minter.load_key()
-            self._minters[host.host] = (minter, host.username)
+            if isinstance(source, TokenMinter):
+                source.load_key()
+            self._sources[host.host] = source
+
+    async def prefetch(self, time_limit: float) -> None:
+        """Mint every provider credential now, within `time_limit` seconds for all of them."""
+        sources = list(self._sources.values())
+        try:
+            async with asyncio.timeout(time_limit):
+                outcomes = await asyncio.gather(*(source.prefetch() for source in sources), return_exceptions=True)
+        except TimeoutError:
+            pending = ", ".join(f'"{source.host}"' for source in sources if not isinstance(source, TokenMinter))
+            raise HostCredentialError(f"mint credentials for {pending}: timed out after {time_limit:g}s") from None
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def resolve(self, registry: str, repository: str) -> Credential:
-        configured = self._minters.get(registry)
-        if configured is None:
+        source = self._sources.get(registry)
+        if source is None:
             return await self._fallback.resolve(registry, repository)
-        minter, username = configured
-        return await minter.credential(username)
+        return await source.credential()

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from collections.abc import Sequence
 
 from fluxmirror.api.config import Host
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.credentials import Credential
-from fluxmirror.auth.hosts import HostCredentialError, TokenMinter
+from fluxmirror.auth.hosts import HostCredentialError, host_source
 from fluxmirror.cli.options import hosts_config_source, resolve_timeout
 from fluxmirror.config import load_config
 from fluxmirror.config.support import check_supported
 from fluxmirror.errors import ConfigError
 
-__all__ = ["CredentialResolver", "hosts_to_store", "select_hosts", "skipped_line"]
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
+__all__ = ["CredentialResolver", "has_credential", "hosts_to_store", "select_hosts", "skipped_line"]
 
 
 def hosts_to_store(
@@ -50,13 +44,23 @@ def select_hosts(hosts: Sequence[Host], wanted: Sequence[str]) -> list[Host]:
     return selected
 
 
+def has_credential(host: Host) -> bool:
+    """Whether the host has something to store: a `credential` or a cloud registry `provider`."""
+    return host.credential is not None or bool(host.provider.strip())
+
+
 def skipped_line(name: str) -> str:
-    """What is printed for a host with nothing to store (`provider` hosts are refused earlier)."""
+    """What is printed for a host with nothing to store (TLS-only, or only `maxChunkSize`)."""
     return f"• skipping {name}: no credential configured (TLS-only host)"
 
 
 class CredentialResolver:
-    """Mints host credentials one by one, all within one `--timeout` budget from its creation."""
+    """Mints host credentials one by one, all within one `--timeout` budget from its creation.
+
+    Each host gets its own event loop and HTTP session: `login` and `secret` mint once per host,
+    and blocking SDK calls run in daemon threads (`fluxmirror.auth.blocking`), so a call stuck past
+    the budget is abandoned rather than holding the command open.
+    """
 
     def __init__(self, budget: Duration) -> None:
         self._budget = budget
@@ -64,35 +68,20 @@ class CredentialResolver:
 
     def resolve(self, host: Host) -> Credential:
         """Mint the host's credential once, within what is left of the budget."""
-        name = host.host
         remaining = max(self._deadline - time.monotonic(), 0.0)
         with asyncio.Runner() as runner:
-            runner.get_loop().set_default_executor(_DaemonThreadExecutor())
             try:
-                return runner.run(asyncio.wait_for(TokenMinter(host).credential(host.username), remaining))
+                return runner.run(asyncio.wait_for(_mint(host), remaining))
             except TimeoutError:
-                raise HostCredentialError(f'host "{name}": timed out after {self._budget}') from None
+                raise HostCredentialError(f'host "{host.host}": timed out after {self._budget}') from None
 
 
-class _DaemonThreadExecutor(ThreadPoolExecutor):
-    """Runs each blocking call (a token-file read) in its own daemon thread instead of the pool.
+async def _mint(host: Host) -> Credential:
+    # Imported here: aiohttp is needed only once a host has a credential to mint.
+    from fluxmirror.http.session import HttpSession
+    from fluxmirror.oci.client import USER_AGENT
 
-    The pool's threads are joined when the loop closes and again at interpreter exit, so a read
-    stuck on a FIFO or a hung network mount would hold the command open forever past `--timeout`. A
-    daemon thread is simply abandoned once the timeout has been reported. (asyncio only accepts a
-    ThreadPoolExecutor as the default executor, hence the subclass whose pool stays empty.)
-    """
-
-    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
-        future: Future[_T] = Future()
-
-        def work() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:  # handed to the awaiting coroutine, as the default pool does
-                future.set_exception(exc)
-
-        threading.Thread(target=work, name="credential-resolve", daemon=True).start()
-        return future
+    async with HttpSession(user_agent=USER_AGENT) as http:
+        source = host_source(host, http)
+        assert source is not None  # hosts without a credential or provider are skipped by the caller
+        return await source.credential()

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from fluxmirror.auth.dockerlogin import DockerConfigFile, docker_config_dir
-from fluxmirror.cli.hosts import CredentialResolver, hosts_to_store, skipped_line
+from fluxmirror.cli.hosts import CredentialResolver, has_credential, hosts_to_store, skipped_line
 from fluxmirror.cli.options import (
     ConfigOption,
     HostsOption,
@@ -44,8 +44,7 @@ def login(
     resolver = CredentialResolver(resolution_timeout)
     for entry in selected:
         name = entry.host
-        # `provider` hosts never get here (check_supported refuses them), so no credential means TLS-only.
-        if entry.credential is None:
+        if not has_credential(entry):
             typer.echo(skipped_line(name))
             continue
         credential = resolver.resolve(entry)

@@ -8,7 +8,7 @@ import typer
 from typer._click.core import ParameterSource  # typer vendors click; pinned in pyproject
 
 from fluxmirror.auth.credentials import Credential
-from fluxmirror.cli.hosts import CredentialResolver, hosts_to_store, skipped_line
+from fluxmirror.cli.hosts import CredentialResolver, has_credential, hosts_to_store, skipped_line
 from fluxmirror.cli.options import (
     ConfigOption,
     HostsOption,
@@ -114,7 +114,7 @@ def secret(
         resolver = CredentialResolver(resolution_timeout)
         credentials: dict[str, Credential] = {}
         for entry in selected:
-            if entry.credential is None:
+            if not has_credential(entry):
                 typer.echo(skipped_line(entry.host))
                 continue
             credentials[entry.host] = resolver.resolve(entry)

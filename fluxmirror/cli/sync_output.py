@@ -26,9 +26,11 @@ import uvloop
 
 from fluxmirror.api.config import Config
 from fluxmirror.api.duration import Duration
+from fluxmirror.auth.credentials import CredentialSource
 from fluxmirror.auth.dockerconfig import DockerConfigCredentials
 from fluxmirror.auth.hosts import HostsCredentials
 from fluxmirror.cli.progress import TextProgress
+from fluxmirror.http.session import HttpSession
 from fluxmirror.sync.engine import Cancellation, run_sync
 from fluxmirror.sync.events import Progress, SilentProgress
 from fluxmirror.sync.logfmt import configure_verbose_logging
@@ -84,8 +86,13 @@ async def _run_and_print(
         for signum in CANCEL_SIGNALS:
             loop.add_signal_handler(signum, on_signal, signum)
     started = time.monotonic()
+
+    async def credentials(http: HttpSession) -> CredentialSource:
+        hosts = HostsCredentials(config.hosts, DockerConfigCredentials(), http)
+        await hosts.prefetch(options.timeout.total_seconds())
+        return hosts
+
     try:
-        credentials = HostsCredentials(config.hosts, DockerConfigCredentials())
         results = await run_sync(config, options, credentials, progress, cancellation)
     finally:
         progress.stop()

@@ -14,7 +14,7 @@ __all__ = ["check_supported"]
 
 
 def check_supported(config: Config, *, syncing: bool) -> None:
-    """Refuse what is not built; `syncing` adds the features only `sync` uses (SPIFFE TLS, verify)."""
+    """Refuse what is not built; `syncing` adds the features only `sync` uses (verify)."""
     try:
         _check(config, syncing=syncing)
     except ConfigError as exc:
@@ -22,14 +22,6 @@ def check_supported(config: Config, *, syncing: bool) -> None:
 
 
 def _check(config: Config, *, syncing: bool) -> None:
-    for index, host in enumerate(config.hosts):
-        where = f'hosts[{index}] "{host.host}"'
-        if host.provider.strip():
-            raise ConfigError(f'{where}: provider "{host.provider}" is not supported yet by fluxmirror')
-        if host.credential is not None and host.credential.provider.strip():
-            raise ConfigError(
-                f'{where}: credential.provider "{host.credential.provider}" is not supported yet by fluxmirror'
-            )
     if syncing:
         for index, artifact in enumerate(config.artifacts):
             if artifact.verify is not None:

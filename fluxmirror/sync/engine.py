@@ -131,10 +131,15 @@ class _Run:
         ]
 
 
+CredentialsFactory = Callable[[HttpSession], Awaitable[CredentialSource]]
+"""Builds the run's credentials once its HTTP session is open (providers mint through it); may
+raise a `FluxMirrorError` to stop the run before any entry starts."""
+
+
 async def run_sync(
     config: Config,
     options: SyncOptions,
-    credentials: CredentialSource,
+    credentials: CredentialsFactory,
     progress: Progress,
     cancellation: Cancellation | None = None,
 ) -> list[Result]:
@@ -142,52 +147,53 @@ async def run_sync(
     when `cancellation` stops the run part-way."""
     if cancellation is None:
         cancellation = Cancellation()
-    artifacts = [ArtifactEntry.of(spec) for spec in config.artifacts]
-    charts = await _chart_entries(config.charts)
-    log.info(
-        kv(
-            "sync started",
-            entries=len(artifacts) + len(charts),
-            concurrency=options.concurrency,
-            retries=options.retries,
-            timeout=options.timeout,
+    connections = max(64, options.concurrency * 8)
+    async with HttpSession(user_agent=USER_AGENT, max_connections=connections) as http:
+        # First, before anything is logged or planned: a key that cannot sign or an identity that
+        # cannot mint ends the run here, in one line.
+        source = await credentials(http)
+        artifacts = [ArtifactEntry.of(spec) for spec in config.artifacts]
+        charts = await _chart_entries(config.charts)
+        log.info(
+            kv(
+                "sync started",
+                entries=len(artifacts) + len(charts),
+                concurrency=options.concurrency,
+                retries=options.retries,
+                timeout=options.timeout,
+            )
         )
-    )
-    progress.start(len(artifacts) + len(charts))
-    tls = await _host_tls(config, options)
-    try:
-        return await _run_all(config, artifacts, charts, credentials, options, progress, cancellation, tls)
-    finally:
-        if tls is not None:
-            await asyncio.to_thread(tls.close)  # the SPIFFE X.509 source, if one was opened
+        progress.start(len(artifacts) + len(charts))
+        tls = await _host_tls(config, options)
+        try:
+            # Every registry request is bounded by --timeout too, so planning (which no job deadline
+            # covers) cannot be held forever by a registry that trickles or never answers.
+            registries = Registries(
+                http, source, insecure=options.insecure, tls=tls, request_timeout=options.timeout.total_seconds()
+            )
+            run = _Run(_copy_session(config, registries, options), HelmFetcher(http), options)
+            return await _run_all(run, artifacts, charts, options, progress, cancellation)
+        finally:
+            if tls is not None:
+                await asyncio.to_thread(tls.close)  # the SPIFFE X.509 source, if one was opened
 
 
 async def _run_all(
-    config: Config,
+    run: _Run,
     artifacts: Sequence[ArtifactEntry],
     charts: Sequence[ChartEntry],
-    credentials: CredentialSource,
     options: SyncOptions,
     progress: Progress,
     cancellation: Cancellation,
-    tls: HostTLS | None,
 ) -> list[Result]:
     results: list[Result] = []
-    connections = max(64, options.concurrency * 8)
-    async with HttpSession(user_agent=USER_AGENT, max_connections=connections) as http:
-        # Every registry request is bounded by --timeout too, so planning (which no job deadline
-        # covers) cannot be held forever by a registry that trickles or never answers.
-        registries = Registries(
-            http, credentials, insecure=options.insecure, tls=tls, request_timeout=options.timeout.total_seconds()
-        )
-        run = _Run(_copy_session(config, registries, options), HelmFetcher(http), options)
-        planners: list[tuple[str, str, bool, Callable[[], Awaitable[Sequence[_Job]]]]] = [
-            *((a.source, a.destination, a.spec.overwrite, partial(run.artifact_jobs, a)) for a in artifacts),
-            *((c.source, c.destination, c.spec.overwrite, partial(run.chart_jobs, c)) for c in charts),
-        ]
-        for source, destination, overwrite, plan in planners:
-            results.append(await _run_entry(source, destination, plan, overwrite, options, progress, cancellation))
-            progress.entry_finished()
+    planners: list[tuple[str, str, bool, Callable[[], Awaitable[Sequence[_Job]]]]] = [
+        *((a.source, a.destination, a.spec.overwrite, partial(run.artifact_jobs, a)) for a in artifacts),
+        *((c.source, c.destination, c.spec.overwrite, partial(run.chart_jobs, c)) for c in charts),
+    ]
+    for source, destination, overwrite, plan in planners:
+        results.append(await _run_entry(source, destination, plan, overwrite, options, progress, cancellation))
+        progress.entry_finished()
     return results
 
 

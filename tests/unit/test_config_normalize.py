@@ -24,8 +24,11 @@ from fluxmirror.config import load_config
 from fluxmirror.config.normalize import normalize_config
 from fluxmirror.errors import ConfigError
 from fluxmirror.gocompat.semver import InvalidConstraintError
+from fluxmirror.http.session import HttpSession
 from fluxmirror.selection.tags import select_tags
 from fluxmirror.sync.chart_plan import build_chart_entries
+
+UNUSED_HTTP = HttpSession(user_agent="test")  # never opened: static sources make no request
 
 HEADER = "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n"
 ARTIFACT = "artifacts:\n  - source: ghcr.io/a/b\n    destination: localhost:5000/bb\n"
@@ -81,7 +84,7 @@ async def test_trimmed_hosts_are_the_keys_credentials_are_found_by(tmp_path: Pat
         async def resolve(self, registry: str, repository: str) -> Secret:
             return Secret(username="ambient", password="a")
 
-    source = HostsCredentials(hosts, _Ambient())
+    source = HostsCredentials(hosts, _Ambient(), UNUSED_HTTP)
     assert await source.resolve("bearer.example.com", "a/b") == Secret(registry_token="t0ken")
     assert await source.resolve("registry.example.com", "a/b") == Secret(username="robot", password="pa55")
     assert [host.host for host in select_hosts(hosts, ["registry.example.com", "chunky.example.com"])] == [

@@ -16,6 +16,9 @@ from fluxmirror.auth.hosts import HostCredentialError, HostsCredentials, TokenMi
 from fluxmirror.auth.keygen import write_key_pair
 from fluxmirror.config.support import check_supported
 from fluxmirror.errors import ConfigError
+from fluxmirror.http.session import HttpSession
+
+UNUSED_HTTP = HttpSession(user_agent="test")  # never opened: static sources make no request
 
 
 def host(name: str = "registry.example", username: str = "", **credential: object) -> Host:
@@ -28,7 +31,9 @@ class _Ambient:
 
 
 async def test_value_is_bearer_without_username_and_password_with_it() -> None:
-    source = HostsCredentials([host(value="t0k"), host("other.example", username="bot", value="pw")], _Ambient())
+    source = HostsCredentials(
+        [host(value="t0k"), host("other.example", username="bot", value="pw")], _Ambient(), UNUSED_HTTP
+    )
     assert await source.resolve("registry.example", "a/b") == Credential(registry_token="t0k")
     assert await source.resolve("other.example", "a/b") == Credential(username="bot", password="pw")
     assert await source.resolve("unlisted.example", "a/b") == Credential(username="ambient", password="a")
@@ -120,26 +125,13 @@ def test_tls_is_accepted_for_sync(tls: dict[str, object]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("hosts", "syncing", "message"),
-    [
-        (
-            [Host(host="a.io", provider="ecr")],
-            False,
-            'hosts[0] "a.io": provider "ecr" is not supported yet by fluxmirror',
-        ),
-        (
-            [host("a.io", provider="github")],
-            False,
-            'hosts[0] "a.io": credential.provider "github" is not supported yet by fluxmirror',
-        ),
-    ],
+    "hosts",
+    [[Host(host="a.dkr.ecr.us-east-1.amazonaws.com", provider="ecr")], [host("a.io", provider="github")]],
     ids=["host-provider", "credential-provider"],
 )
-def test_unsupported_features_are_refused_at_load(hosts: list[Host], syncing: bool, message: str) -> None:
-    config = Config(apiVersion="mirror.plugin.fluxcd.io/v1beta1", kind="Config", hosts=hosts)
-    with pytest.raises(ConfigError) as caught:
-        check_supported(config, syncing=syncing)
-    assert str(caught.value) == message
+@pytest.mark.parametrize("syncing", [True, False], ids=["sync", "login"])
+def test_providers_are_accepted_at_load(hosts: list[Host], syncing: bool) -> None:
+    check_supported(Config(apiVersion="mirror.plugin.fluxcd.io/v1beta1", kind="Config", hosts=hosts), syncing=syncing)
 
 
 def test_verify_is_refused_for_sync_only() -> None:
@@ -200,7 +192,7 @@ def test_building_sync_credentials_loads_every_jwk(tmp_path: Path, credential: d
     spec = {name: value.replace("{dir}", str(tmp_path)) for name, value in credential.items()}
     hosts = [host("fine.example", value="t0k"), host(iss="i", sub="s", **spec)]
     with pytest.raises(HostCredentialError) as caught:
-        HostsCredentials(hosts, _Ambient())
+        HostsCredentials(hosts, _Ambient(), UNUSED_HTTP)
     assert str(caught.value) == 'auth host "registry.example": ' + message.replace("{dir}", str(tmp_path))
     assert "secret-material" not in str(caught.value)
 
@@ -208,12 +200,12 @@ def test_building_sync_credentials_loads_every_jwk(tmp_path: Path, credential: d
 def test_the_first_bad_key_in_config_order_is_named(tmp_path: Path) -> None:
     hosts = [host(f"h{i}.example", jwkPath=str(tmp_path / f"k{i}.json"), iss="i", sub="s") for i in range(3)]
     with pytest.raises(HostCredentialError, match=r'^auth host "h0\.example": read jwkPath: open '):
-        HostsCredentials(hosts, _Ambient())
+        HostsCredentials(hosts, _Ambient(), UNUSED_HTTP)
 
 
 async def test_a_loaded_key_is_kept_for_every_token(private_key: tuple[Path, jwt.PyJWKSet]) -> None:
     path, keys = private_key
-    source = HostsCredentials([host(jwkPath=str(path), iss="i", sub="s")], _Ambient())
+    source = HostsCredentials([host(jwkPath=str(path), iss="i", sub="s")], _Ambient(), UNUSED_HTTP)
     path.unlink()  # read once, at start-up: later tokens never read it again
     first = await source.resolve("registry.example", "a/b")
     second = await source.resolve("registry.example", "a/b")

@@ -18,7 +18,7 @@ ALLOWED: dict[str, set[str]] = {
     "http": set(),
     "selection": {"api"},
     "oci": {"api", "auth", "http"},
-    "auth": {"api"},
+    "auth": {"api", "http"},
     "config": {"api", "selection", "oci"},
     "helm": {"api", "selection", "oci", "http"},
     "sync": {"api", "selection", "oci", "auth", "config", "helm", "http"},

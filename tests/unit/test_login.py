@@ -20,6 +20,7 @@ import jwt
 import pytest
 
 from fluxmirror.auth.keygen import write_key_pair
+from fluxmirror.auth.providers.aws import ECR_HOST
 from fluxmirror.cli import main
 
 HEADER = "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\n"
@@ -380,8 +381,8 @@ def test_tls_only_and_chunk_only_hosts_are_skipped_without_writing(
         pytest.param(
             "  - host: a.io\n    provider: ecr\n",
             [],
-            'hosts[0] "a.io": provider "ecr" is not supported yet by fluxmirror',
-            id="provider",
+            f"get ecr registry credentials for \"a.io\": invalid AWS registry: 'a.io'. must match {ECR_HOST.pattern}",
+            id="provider-host-shape",
         ),
     ],
 )

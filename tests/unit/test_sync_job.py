@@ -18,6 +18,7 @@ from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import EntryStatus, Result, Status, TagResult
 from fluxmirror.auth.credentials import Credential
 from fluxmirror.errors import FluxMirrorError
+from fluxmirror.http.session import HttpSession
 from fluxmirror.oci.errors import DigestMismatchError
 from fluxmirror.sync import engine, job
 from fluxmirror.sync.engine import Cancellation, _Job, _run_entry
@@ -256,7 +257,11 @@ async def test_a_run_cancelled_before_it_starts_still_returns_a_result_per_entry
         kind=KIND,
         artifacts=[Artifact(source=f"127.0.0.1:1/{name}", destination="127.0.0.1:1/bb") for name in ("aa", "cc")],
     )
-    results = await engine.run_sync(config, OPTIONS, NoCredentials(), Recorder(), cancellation)
+
+    async def no_credentials(http: HttpSession) -> NoCredentials:
+        return NoCredentials()
+
+    results = await engine.run_sync(config, OPTIONS, no_credentials, Recorder(), cancellation)
     assert [(r.source, r.status, r.error) for r in results] == [
         ("127.0.0.1:1/aa", EntryStatus.FAILED, "context canceled"),
         ("127.0.0.1:1/cc", EntryStatus.FAILED, "context canceled"),
