@@ -22,6 +22,7 @@ pytest_plugins = [
     "harness.fixtures_charts",
     "harness.fixtures_proxy",
     "harness.fixtures_hostile",
+    "harness.fixtures_cloud_azure",
 ]
 
 
