@@ -29,6 +29,7 @@ inherits, and ``environment`` sets only those its mode needs.
 from __future__ import annotations
 
 import secrets
+import shutil
 import ssl
 import tempfile
 import threading
@@ -241,8 +242,6 @@ class EntraID:
     def close(self) -> None:
         self._background.close()
         if self._owned_dir:
-            import shutil
-
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> EntraID:

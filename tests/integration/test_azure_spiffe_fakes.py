@@ -327,3 +327,43 @@ async def test_a_jwt_svid_reaches_a_bearer_registry(
 
 def test_the_federated_token_file_holds_the_expected_assertion(entra: EntraID) -> None:
     assert Path(entra.environment("workload")["AZURE_FEDERATED_TOKEN_FILE"]).read_text() == entra.federated_token
+
+
+# What the product's acr provider will do, natively async, knowing nothing but its environment.
+_ASYNC_CHILD = r"""
+import asyncio, sys, aiohttp
+from azure.identity.aio import DefaultAzureCredential
+
+async def main(host):
+    async with DefaultAzureCredential(
+        exclude_cli_credential=True, exclude_developer_cli_credential=True,
+        exclude_shared_token_cache_credential=True, exclude_visual_studio_code_credential=True,
+        exclude_powershell_credential=True, exclude_broker_credential=True) as credential:
+        aad_token = (await credential.get_token("https://containerregistry.azure.net/.default")).token
+    async with aiohttp.ClientSession(trust_env=True) as session:
+        async with session.post(f"https://{host}/oauth2/exchange", params={"api-version": "2021-07-01"},
+                                data={"grant_type": "access_token", "service": host, "access_token": aad_token}) as r:
+            r.raise_for_status()
+            print((await r.json())["refresh_token"])
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("mode", ["managed", "workload"])
+def test_the_environments_alone_carry_an_async_client_through_the_exchange(
+    acr_registry: AcrRegistry, entra: EntraID, mode: Mode
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _ASYNC_CHILD, acr_registry.name],
+        env={**os.environ, **entra.environment(mode), **acr_registry.environment()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [(r.mode, r.status) for r in entra.requests] == [(mode, 200)]
+    (exchange,) = acr_registry.exchanges
+    assert exchange.access_token == entra.issued[0]
+    assert exchange.refresh_token == done.stdout.strip()
+    assert [(r.method, r.authority) for r in acr_registry.proxy.requests] == [("CONNECT", "mirror.azurecr.io:443")]

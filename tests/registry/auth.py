@@ -125,7 +125,7 @@ class RegistryAuth:
 
     @property
     def presented(self) -> list[str | None]:
-        """``bearer`` scheme: the Bearer token of every authorized request, in arrival order
+        """``bearer`` scheme: the Bearer token of every request that needed auth, in arrival order
         (None for a request without one), refused requests included."""
         with self._lock:
             return list(self._presented)
