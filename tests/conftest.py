@@ -23,6 +23,7 @@ pytest_plugins = [
     "harness.fixtures_proxy",
     "harness.fixtures_hostile",
     "harness.fixtures_cloud",
+    "harness.fixtures_cloud_azure",
 ]
 
 

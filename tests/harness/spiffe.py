@@ -1,6 +1,10 @@
 """A SPIFFE trust domain for tests: a CA issuing X.509-SVIDs (cryptography), and a fake Workload API
 (gRPC on a unix socket, py-spiffe's own protobuf modules) whose `rotate()` pushes a new SVID to
-every open stream."""
+every open stream.
+
+The same fake answers `FetchJWTSVID` with ES256 JWT-SVIDs minted by a `harness.jwtissuer.JwtIssuer`
+(and `FetchJWTBundles` with that issuer's key as a JWKS), so a registry-side check in a test can
+verify that the very JWT-SVID the agent handed out reached the registry, for the asked audience."""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import ipaddress
+import json
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,6 +32,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from spiffe._proto import workload_pb2, workload_pb2_grpc
 
 from harness.background import BackgroundLoop
+from harness.jwtissuer import JwtIssuer
 
 _VALIDITY = dt.timedelta(days=1)
 
@@ -124,15 +132,52 @@ def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
     )
 
 
-class FakeWorkloadAPI(workload_pb2_grpc.SpiffeWorkloadAPIServicer):  # type: ignore[misc]
-    """Streams the current X.509-SVID (and the CA as the bundle); `rotate()` issues and pushes a new one."""
+JWT_SVID_LIFETIME = 300.0
+"""Seconds a JWT-SVID is valid by default (SPIRE's default TTL is 5 minutes)."""
 
-    def __init__(self, ca: SpiffeCA, spiffe_id: str) -> None:
+
+class FakeWorkloadAPI(workload_pb2_grpc.SpiffeWorkloadAPIServicer):  # type: ignore[misc]
+    """Streams the current X.509-SVID (and the CA as the bundle); `rotate()` issues and pushes a new one.
+
+    JWT-SVIDs: `FetchJWTSVID` mints one per call with `jwt_issuer` (`sub` = the SPIFFE ID, `aud` =
+    the requested audiences, valid for `jwt_lifetime` seconds, a knob) and records the audiences in
+    `jwt_requests`; `FetchJWTBundles` streams the issuer's public key as the trust domain's JWKS.
+    """
+
+    def __init__(self, ca: SpiffeCA, spiffe_id: str, *, jwt_issuer: JwtIssuer | None = None) -> None:
         self.ca, self.spiffe_id = ca, spiffe_id
         self._lock = threading.Lock()
         self._subscribers: list[queue.Queue[Any]] = []
         self.svid = ca.issue(spiffe_id)
         self._current = self._response()
+        self.jwt_issuer = jwt_issuer or JwtIssuer(f"spiffe://{ca.trust_domain}")
+        self.jwt_lifetime = JWT_SVID_LIFETIME
+        self._jwt_requests: list[tuple[str, ...]] = []
+        self.endpoint: str | None = None  # the SPIFFE_ENDPOINT_SOCKET value, once served
+
+    def environment(self) -> dict[str, str]:
+        """What a subprocess needs to reach this Workload API (py-spiffe and go-spiffe read this)."""
+        if self.endpoint is None:
+            raise RuntimeError("the Workload API is not served yet (use workload_api(...))")
+        return {"SPIFFE_ENDPOINT_SOCKET": self.endpoint}
+
+    @property
+    def jwt_requests(self) -> list[tuple[str, ...]]:
+        """The audiences of every `FetchJWTSVID` call answered, in order (sorted within a call)."""
+        with self._lock:
+            return list(self._jwt_requests)
+
+    def reset_jwt(self) -> None:
+        """Forget the JWT-SVID requests and mints so far, and restore the default lifetime."""
+        with self._lock:
+            self._jwt_requests.clear()
+        self.jwt_issuer.reset()
+        self.jwt_lifetime = JWT_SVID_LIFETIME
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWT bundle of the trust domain: the issuer's public key as an RFC 7517 key set."""
+        key: dict[str, Any] = jwt.algorithms.ECAlgorithm.to_jwk(self.jwt_issuer.key.public_key(), as_dict=True)
+        return {"keys": [key | {"kid": self.jwt_issuer.kid, "use": "jwt-svid"}]}
 
     def _response(self) -> Any:
         return workload_pb2.X509SVIDResponse(
@@ -169,17 +214,42 @@ class FakeWorkloadAPI(workload_pb2_grpc.SpiffeWorkloadAPIServicer):  # type: ign
             with self._lock:
                 self._subscribers.remove(updates)
 
+    def FetchJWTSVID(self, request: Any, context: Any) -> Any:
+        if dict(context.invocation_metadata()).get("workload.spiffe.io") != "true":
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "security header missing from request")
+        audiences = tuple(sorted(request.audience))
+        if not audiences:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "audience must be specified")
+        if request.spiffe_id and request.spiffe_id != self.spiffe_id:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no identity issued for {request.spiffe_id}")
+        with self._lock:
+            self._jwt_requests.append(audiences)
+        token = self.jwt_issuer.mint(subject=self.spiffe_id, audience=list(audiences), lifetime=self.jwt_lifetime)
+        return workload_pb2.JWTSVIDResponse(svids=[workload_pb2.JWTSVID(spiffe_id=self.spiffe_id, svid=token)])
+
+    def FetchJWTBundles(self, request: Any, context: Any) -> Iterator[Any]:
+        if dict(context.invocation_metadata()).get("workload.spiffe.io") != "true":
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "security header missing from request")
+        bundle = json.dumps(self.jwks()).encode()
+        yield workload_pb2.JWTBundlesResponse(bundles={f"spiffe://{self.ca.trust_domain}": bundle})
+        while context.is_active():  # a stream stays open, as an agent's does
+            time.sleep(0.2)
+
 
 @contextlib.contextmanager
-def workload_api(socket: Path, ca: SpiffeCA, spiffe_id: str) -> Iterator[tuple[FakeWorkloadAPI, str]]:
-    """Serve a fake Workload API on `socket`; yields it and the `SPIFFE_ENDPOINT_SOCKET` value."""
-    api = FakeWorkloadAPI(ca, spiffe_id)
+def workload_api(
+    socket: Path, ca: SpiffeCA, spiffe_id: str, *, jwt_issuer: JwtIssuer | None = None
+) -> Iterator[tuple[FakeWorkloadAPI, str]]:
+    """Serve a fake Workload API on `socket`; yields it and the `SPIFFE_ENDPOINT_SOCKET` value.
+    `jwt_issuer` signs its JWT-SVIDs (default: a fresh one with `iss` = `spiffe://<trust domain>`)."""
+    api = FakeWorkloadAPI(ca, spiffe_id, jwt_issuer=jwt_issuer)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     workload_pb2_grpc.add_SpiffeWorkloadAPIServicer_to_server(api, server)
     server.add_insecure_port(f"unix:{socket}")
     server.start()
+    api.endpoint = f"unix://{socket}"
     try:
-        yield api, f"unix://{socket}"
+        yield api, api.endpoint
     finally:
         server.stop(grace=None)
 

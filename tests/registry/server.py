@@ -4,9 +4,11 @@ Debian's docker-registry (distribution 2.8) predates ``GET /v2/<name>/referrers/
 so tests of referrer mirroring need a registry that has it.  This one implements the
 distribution API as the spec states it and refuses what a real registry refuses (a manifest
 pushed before its blobs, a digest that does not match), so a client that works here is not
-merely working against a lenient fake.  Auth is optional (``registry.auth``: Basic, or Bearer
-tokens from a realm it serves itself).  Deliberately absent: TLS, content negotiation
-(manifests are served as pushed) and manifests readable through the blob endpoint.
+merely working against a lenient fake.  Auth is optional (``registry.auth``: Basic, Bearer
+tokens from a realm it serves itself, or Bearer tokens it validates).  TLS is optional too (an
+``ssl_context``), and ``endpoints`` adds non-registry paths the same host serves, such as a cloud
+registry's credential exchange.  Deliberately absent: content negotiation (manifests are served as
+pushed) and manifests readable through the blob endpoint.
 
 Like ``harness.faultproxy``, it runs on a private event loop in a daemon thread, so both
 synchronous tests and asyncio tests (whose loop must stay free) can use it.
@@ -17,10 +19,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import ssl
 import tempfile
 import threading
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, NamedTuple
@@ -31,7 +34,7 @@ from harness.background import BackgroundLoop, listen
 from harness.registry import Registry
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from registry.auth import TOKEN_PATH, RegistryAuth, needed_actions
+from registry.auth import RegistryAuth, needed_actions
 from registry.storage import DIGEST, OCI_INDEX, DistributionError, Storage, check_digest
 
 MAX_BODY = 64 * 1024 * 1024
@@ -41,6 +44,8 @@ NAME = rf"{_COMPONENT}(?:/{_COMPONENT})*"
 TAG = r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
+"""A non-registry path the registry's host also serves (no registry auth applies to it)."""
 
 
 class LoggedRequest(NamedTuple):
@@ -112,12 +117,14 @@ class RegistryApp:
         referrers_api: bool,
         referrers_page_size: int | None,
         auth: RegistryAuth | None = None,
+        endpoints: Mapping[str, Endpoint] | None = None,
     ) -> None:
         if referrers_page_size is not None and referrers_page_size < 1:
             raise ValueError("referrers_page_size must be None or at least 1")
         self._storage = storage
         self._journal = journal
         self._auth = auth
+        self._endpoints = dict(endpoints or {})
         self._page_size = referrers_page_size
         manifest: dict[str, Handler] = {"GET": self._get_manifest, "HEAD": self._get_manifest}
         manifest |= {"PUT": self._put_manifest, "DELETE": self._delete_manifest}
@@ -162,7 +169,10 @@ class RegistryApp:
         return response
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        if self._auth is not None and request.path == TOKEN_PATH:
+        endpoint = self._endpoints.get(request.path)
+        if endpoint is not None:
+            return await endpoint(request)
+        if self._auth is not None and request.path == self._auth.token_path:
             return await self._auth.issue(request)
         for pattern, handlers in self._routes:
             match = pattern.fullmatch(request.path)
@@ -345,7 +355,9 @@ class OCIRegistry:
     """A running registry on ``127.0.0.1:<free port>``; ``.registry`` is what harness helpers take.
 
     ``base_dir`` holds the text log (``Registry.log_path``); without one a temporary
-    directory is made and removed on ``close``.  Content lives only in memory.
+    directory is made and removed on ``close``.  Content lives only in memory.  With
+    ``ssl_context`` it serves https (``ca_path``, the CA that verifies its certificate, goes into
+    ``.registry``); ``endpoints`` maps extra paths to handlers.
     """
 
     def __init__(
@@ -355,6 +367,9 @@ class OCIRegistry:
         referrers_api: bool = True,
         referrers_page_size: int | None = None,
         auth: RegistryAuth | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        ca_path: Path | None = None,
+        endpoints: Mapping[str, Endpoint] | None = None,
     ) -> None:
         self._owned_dir = base_dir is None
         base = Path(tempfile.mkdtemp(prefix="oci-registry-")) if base_dir is None else base_dir
@@ -362,21 +377,28 @@ class OCIRegistry:
         self._journal = _Journal(base / "registry.log")
         self.auth = auth
         self._app = RegistryApp(
-            Storage(), self._journal, referrers_api=referrers_api, referrers_page_size=referrers_page_size, auth=auth
+            Storage(),
+            self._journal,
+            referrers_api=referrers_api,
+            referrers_page_size=referrers_page_size,
+            auth=auth,
+            endpoints=endpoints,
         )
         sock = listen()
-        self.host = f"127.0.0.1:{sock.getsockname()[1]}"
-        self.url = f"http://{self.host}"
+        self.port: int = sock.getsockname()[1]
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_context is not None else 'http'}://{self.host}"
         self.registry = Registry(
             host=self.host,
             url=self.url,
             root_dir=base / "storage",
             log_path=base / "registry.log",
             credentials=auth.credentials if auth is not None else None,
+            ca_path=ca_path,
         )
         self._background = BackgroundLoop(f"oci-registry-{self.host}")
         try:
-            self._background.serve(self._app.application(), sock)
+            self._background.serve(self._app.application(), sock, ssl_context)
         except BaseException:
             sock.close()
             self.close()
