@@ -6,6 +6,7 @@ script written for `flux mirror` behaves the same with `fluxmirror`.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -141,10 +142,21 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+def _no_last_resort_logging() -> None:
+    """Give the root logger a handler that drops records. Cloud SDKs (azure-identity, botocore,
+    google-auth, py-spiffe) log warnings of their own, and with no handler anywhere Python's last
+    resort would print them on stderr next to the one line a failure gets; their failures reach
+    the user as exceptions, worded once. `--verbose` logs through fluxmirror's own handler."""
+    root = logging.getLogger()
+    if not any(type(handler) is logging.NullHandler for handler in root.handlers):
+        root.addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the process exit code; nothing below this function prints errors."""
     prog = program_name()
     variable = completion_variable(prog)
+    _no_last_resort_logging()
     try:
         command = typer.main.get_command(app)
         if os.environ.get(variable):  # a shell asks for completions: answered, and the process exits

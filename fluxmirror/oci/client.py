@@ -193,8 +193,19 @@ class RegistryClient:
             raise failure
 
     async def _challenge(self, url: str) -> Challenge | None:
+        """Ping `/v2/` for the challenge. A bearer credential (a `hosts[]` token without `username`,
+        or a Docker config `registrytoken`) goes on this request too, as on every other one to the
+        registry: a registry that validates such tokens may refuse even the ping without it."""
+        credential = await self._credentials.resolve(self.registry, "")
+        home = Origin.of(url)
+
+        async def authorize(hop: URL) -> str | None:
+            if credential.registry_token and Origin.of(hop) == home and self._may_carry_credentials(hop):
+                return f"Bearer {credential.registry_token}"
+            return None
+
         async with self._session.request(
-            "GET", url, tls=self._tls, follow_redirects=True, time_limit=self._timeout
+            "GET", url, authorize=authorize, tls=self._tls, follow_redirects=True, time_limit=self._timeout
         ) as response:
             if response.status not in (200, 401):
                 body = await read_prefix(response, MAX_ERROR_BODY)

@@ -376,8 +376,9 @@ class OCIRegistry:
         (base / "storage").mkdir(parents=True, exist_ok=True)
         self._journal = _Journal(base / "registry.log")
         self.auth = auth
+        self.storage = Storage()  # what was pushed, for tests that cannot read it back through auth
         self._app = RegistryApp(
-            Storage(),
+            self.storage,
             self._journal,
             referrers_api=referrers_api,
             referrers_page_size=referrers_page_size,
