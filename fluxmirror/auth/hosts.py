@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -191,13 +191,13 @@ class ProviderToken:
     """One host's `credential.provider` token for its audience (`aud`, else the host), kept until
     half its lifetime, read from its unverified `exp` (docs/providers.md#refresh)."""
 
-    def __init__(self, host: Host, provider: TokenProvider) -> None:
+    def __init__(self, host: Host, provider: TokenProvider, *, clock: Callable[[], float] = time.time) -> None:
         assert host.credential is not None
         self.host = host.host
         self._username = host.username
         self._audience = host.credential.aud or host.host
         self._provider = provider
-        self._tokens: Expiring[str] = Expiring(self._mint, what="minted token")
+        self._tokens: Expiring[str] = Expiring(self._mint, what="minted token", clock=clock)
 
     async def _mint(self) -> tuple[str, float]:
         from fluxmirror.auth.providers.base import jwt_expiry
@@ -223,11 +223,11 @@ class ProviderToken:
 class CloudLogin:
     """One `provider` host's native registry credentials, kept until half their lifetime."""
 
-    def __init__(self, host: Host, provider: RegistryProvider) -> None:
+    def __init__(self, host: Host, provider: RegistryProvider, *, clock: Callable[[], float] = time.time) -> None:
         self.host = host.host
         self._name = host.provider
         self._provider = provider
-        self._logins: Expiring[RegistryLogin] = Expiring(self._login, what=f"{host.provider} credentials")
+        self._logins: Expiring[RegistryLogin] = Expiring(self._login, what=f"{host.provider} credentials", clock=clock)
 
     async def _login(self) -> tuple[RegistryLogin, float]:
         login = await self._provider.login()

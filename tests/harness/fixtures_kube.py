@@ -1,10 +1,13 @@
-"""The ``kube_api`` fixture; registered from tests/conftest.py via ``pytest_plugins``."""
+"""The ``kube_api`` fixture and a kubeconfig that reaches it; registered from tests/conftest.py via
+``pytest_plugins``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.kubeapi import KubeAPI
 from harness.pki import PKI
@@ -20,3 +23,21 @@ def kube_api(pki: PKI) -> Iterator[KubeAPI]:
         yield server
     finally:
         server.close()
+
+
+def write_kubeconfig(tmp_path: Path, api: KubeAPI, pki: PKI, namespace: str | None = "team") -> Path:
+    """A kubeconfig under ``tmp_path`` whose current context reaches ``api`` as ``KUBE_TOKEN``."""
+    context: dict[str, str] = {"cluster": "test", "user": "robot"}
+    if namespace:
+        context["namespace"] = namespace
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "test",
+        "contexts": [{"name": "test", "context": context}],
+        "clusters": [{"name": "test", "cluster": {"server": api.url, "certificate-authority": str(pki.ca_path)}}],
+        "users": [{"name": "robot", "user": {"token": KUBE_TOKEN}}],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path

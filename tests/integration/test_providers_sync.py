@@ -13,6 +13,7 @@ import base64
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness.actions_oidc import ActionsOIDC
@@ -366,3 +367,27 @@ def test_a_host_of_the_wrong_shape_is_refused_before_anything_is_minted(
         "must match "
     )
     assert gce_metadata.requests == []
+
+
+@pytest.mark.parametrize(
+    ("host", "package", "extra"),
+    [
+        ({"host": "123456789012.dkr.ecr.us-east-1.amazonaws.com", "provider": "ecr"}, "botocore", "aws"),
+        ({"host": "us-docker.pkg.dev", "provider": "gar"}, "google", "gcp"),
+        ({"host": "mirror.azurecr.io", "provider": "acr"}, "azure", "azure"),
+        ({"host": "registry.example.com", "credential": {"provider": "jwt-svid"}}, "spiffe", "spiffe"),
+    ],
+    ids=["ecr", "gar", "acr", "jwt-svid"],
+)
+def test_a_missing_sdk_names_its_extra(
+    tmp_path: Path, registry: Registry, unique_repo: str, host: dict[str, Any], package: str, extra: str
+) -> None:
+    """Each SDK is an optional extra: hidden from the child, it is named in one line, with the pip command."""
+    shadow = tmp_path / "shadow" / package
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(f"raise ImportError('{package} is hidden from this test')\n")
+    env = {"PYTHONPATH": str(shadow.parent)}
+    run = sync(tmp_path, [entry(registry, registry, unique_repo)], hosts=[host], env=env)
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr.endswith(f": the {package} package is not installed: pip install 'fluxmirror[{extra}]'\n")
+    assert run.stderr.count("\n") == 1 and host["host"] in run.stderr

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from harness.cli import Completed, run_cli
-from harness.fixtures_kube import KUBE_TOKEN
+from harness.fixtures_kube import KUBE_TOKEN, write_kubeconfig
 from harness.kubeapi import KubeAPI
 from harness.pki import PKI
 
@@ -37,23 +37,6 @@ def write_config(tmp_path: Path, *hosts: dict[str, Any]) -> Path:
     path = tmp_path / "mirror.yaml"
     config = {"apiVersion": "mirror.plugin.fluxcd.io/v1beta1", "kind": "Config", "hosts": list(hosts)}
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
-
-
-def write_kubeconfig(tmp_path: Path, api: KubeAPI, pki: PKI, namespace: str | None = "team") -> Path:
-    context: dict[str, str] = {"cluster": "test", "user": "robot"}
-    if namespace:
-        context["namespace"] = namespace
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": "test",
-        "contexts": [{"name": "test", "context": context}],
-        "clusters": [{"name": "test", "cluster": {"server": api.url, "certificate-authority": str(pki.ca_path)}}],
-        "users": [{"name": "robot", "user": {"token": KUBE_TOKEN}}],
-    }
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
 
 
