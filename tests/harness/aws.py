@@ -35,7 +35,16 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
-__all__ = ["ACCOUNT_ID", "DEFAULT_ECR_EXPIRY", "UNSET_VARIABLES", "USER_ARN", "USER_NAME", "MotoAWS", "decode_envelope"]
+__all__ = [
+    "ACCOUNT_ID",
+    "DEFAULT_ECR_EXPIRY",
+    "UNSET_VARIABLES",
+    "USER_ARN",
+    "USER_NAME",
+    "MotoAWS",
+    "decode_envelope",
+    "static_environment",
+]
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 USER_NAME = "mirror"
@@ -46,6 +55,7 @@ UNSET_VARIABLES = (
     "AWS_DEFAULT_PROFILE",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL_ECR",
+    "AWS_ENDPOINT_URL_ECR_PUBLIC",
     "AWS_ENDPOINT_URL_STS",
     "AWS_ENDPOINT_URL_IAM",
 )
@@ -99,24 +109,9 @@ class MotoAWS:
 
     def environment(self, region: str = "us-east-1") -> dict[str, str]:
         """Credentials of user ``mirror`` and every AWS service at moto; nothing from ~/.aws, no IMDS."""
-        home = Path(self._home.name)
-        return {
-            "AWS_ACCESS_KEY_ID": self.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
-            "AWS_SESSION_TOKEN": "",
-            "AWS_SECURITY_TOKEN": "",
-            "AWS_REGION": region,
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "false",
-            "AWS_CONFIG_FILE": str(home / "config-absent"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials-absent"),
-            "AWS_WEB_IDENTITY_TOKEN_FILE": "",
-            "AWS_ROLE_ARN": "",
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "NO_PROXY": "127.0.0.1,localhost",
-        }
+        return static_environment(
+            Path(self._home.name), self.access_key_id, self.secret_access_key, region, AWS_ENDPOINT_URL=self.endpoint
+        )
 
     @property
     def ecr_password(self) -> str:
@@ -233,6 +228,31 @@ class MotoAWS:
             return response.status, response.read().decode(errors="replace")
         finally:
             connection.close()
+
+
+def static_environment(
+    home: Path, access_key_id: str, secret_access_key: str, region: str = "us-east-1", **endpoints: str
+) -> dict[str, str]:
+    """Static credentials and ``endpoints`` (``AWS_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL_<SERVICE>``),
+    and every other source botocore reads pinned by value: no ~/.aws files (``home`` holds none),
+    no web identity, container or instance role. Add ``UNSET_VARIABLES``' absence for a full pin."""
+    return {
+        "AWS_ACCESS_KEY_ID": access_key_id,
+        "AWS_SECRET_ACCESS_KEY": secret_access_key,
+        "AWS_SESSION_TOKEN": "",
+        "AWS_SECURITY_TOKEN": "",
+        "AWS_REGION": region,
+        **endpoints,
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "false",
+        "AWS_CONFIG_FILE": str(home / "config-absent"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials-absent"),
+        "AWS_WEB_IDENTITY_TOKEN_FILE": "",
+        "AWS_ROLE_ARN": "",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": "",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
 
 
 def decode_envelope(envelope: str) -> dict[str, Any]:

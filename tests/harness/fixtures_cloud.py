@@ -22,11 +22,13 @@ import pytest
 
 from harness.actions_oidc import ActionsOIDC
 from harness.aws import UNSET_VARIABLES, MotoAWS
+from harness.ecr_public import ECRPublic
 from harness.forwardproxy import ForwardProxy
 from harness.gce import ISSUER as GOOGLE_ISSUER
 from harness.gce import GCEMetadata
+from harness.google_sts import GoogleFederation
 from harness.jwtissuer import JwtIssuer
-from harness.pki import ACR_NAME, ECR_NAME, GAR_NAME, PKI
+from harness.pki import ACR_NAME, ECR_NAME, ECR_PUBLIC_NAME, GAR_NAME, PKI
 from harness.registry import Registry, RegistryFactory
 from harness.tokenserver import TokenServer
 
@@ -87,6 +89,30 @@ def gce_metadata(_session_gce_metadata: GCEMetadata, no_proxy_environment: None)
     _session_gce_metadata.reset()
 
 
+# -- Google STS and IAM Credentials (workload identity federation) ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _session_google_federation(pki: PKI, google_issuer: JwtIssuer) -> Iterator[GoogleFederation]:
+    server = GoogleFederation(pki, google_issuer)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def google_federation(
+    _session_google_federation: GoogleFederation, no_proxy_environment: None
+) -> Iterator[GoogleFederation]:
+    """STS and IAM Credentials behind their proxy, with empty records, default knobs, a fresh subject
+    token and an empty mint record."""
+    _session_google_federation.reset()
+    _session_google_federation.issuer.reset()
+    yield _session_google_federation
+    _session_google_federation.reset()
+
+
 # -- AWS (moto) -----------------------------------------------------------------------------------------
 
 
@@ -115,12 +141,35 @@ def moto_aws(
     _session_moto_aws.reset()
 
 
+@pytest.fixture(scope="session")
+def _session_ecr_public() -> Iterator[ECRPublic]:
+    fake = ECRPublic()
+    try:
+        yield fake
+    finally:
+        fake.close()
+
+
+@pytest.fixture
+def ecr_public(
+    _session_ecr_public: ECRPublic, no_proxy_environment: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ECRPublic]:
+    """ECR Public's GetAuthorizationToken with no calls recorded and default knobs; as for
+    ``moto_aws``, ``harness.aws.UNSET_VARIABLES`` are removed from this process for the test."""
+    for name in UNSET_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    _session_ecr_public.reset()
+    yield _session_ecr_public
+    _session_ecr_public.reset()
+
+
 # -- a registry under cloud names ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CloudRegistry:
-    """One TLS registry reachable as ``ECR_NAME``, ``GAR_NAME`` and ``ACR_NAME`` through ``proxy``.
+    """One TLS registry reachable as ``ECR_NAME``, ``GAR_NAME``, ``ACR_NAME`` and ``ECR_PUBLIC_NAME``
+    through ``proxy``.
 
     ``registry`` is the loopback description (push and check content with it directly);
     ``view(name)`` is the same registry under a cloud name, for configs and proxied clients.
@@ -151,6 +200,10 @@ class CloudRegistry:
     def acr(self) -> Registry:
         return self.view(ACR_NAME)
 
+    @property
+    def ecr_public(self) -> Registry:
+        return self.view(ECR_PUBLIC_NAME)
+
     def environment(self) -> dict[str, str]:
         """HTTPS through the proxy, loopback direct, the test CA trusted.
 
@@ -174,7 +227,7 @@ def _session_cloud_registry(
     registry = registry_factory(tls=True, token_server=_session_token_server)
     port = int(registry.host.rsplit(":", 1)[1])
     with ForwardProxy() as proxy:
-        for name in (ECR_NAME, GAR_NAME, ACR_NAME):
+        for name in (ECR_NAME, GAR_NAME, ACR_NAME, ECR_PUBLIC_NAME):
             proxy.route(name, HTTPS_PORT, ("127.0.0.1", port))
         yield CloudRegistry(registry, proxy, str(pki.ca_path))
 

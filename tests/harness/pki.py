@@ -26,10 +26,16 @@ CHARTS_NAME = "charts.test"
 ECR_NAME = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 ACR_NAME = "mirror.azurecr.io"
 GAR_NAME = "us-docker.pkg.dev"
-CLOUD_NAMES = (ECR_NAME, ACR_NAME, GAR_NAME)
+ECR_PUBLIC_NAME = "public.ecr.aws"
+CLOUD_NAMES = (ECR_NAME, ACR_NAME, GAR_NAME, ECR_PUBLIC_NAME)
 """Cloud registry names a test reaches through ``harness.forwardproxy`` (routed to loopback):
 the cloud providers accept only hosts of these shapes."""
-SERVER_NAMES = ("localhost", REGISTRY_NAME, CHARTS_NAME, *CLOUD_NAMES)
+STS_NAME = "sts.googleapis.com"
+IAM_CREDENTIALS_NAME = "iamcredentials.googleapis.com"
+GOOGLE_API_NAMES = (STS_NAME, IAM_CREDENTIALS_NAME)
+"""Google APIs google-auth calls at fixed addresses (workload identity federation): a test reaches
+the fake in ``harness.google_sts`` under these names, through ``harness.forwardproxy``."""
+SERVER_NAMES = ("localhost", REGISTRY_NAME, CHARTS_NAME, *CLOUD_NAMES, *GOOGLE_API_NAMES)
 """DNS names of the one server certificate (besides ``127.0.0.1``). The ``.test`` names are
 reserved (RFC 6761) and resolve nowhere, so a client can reach them only through the forward
 proxy's host map; carrying them here lets it verify the certificate as it would any other. The cloud
