@@ -1,4 +1,5 @@
-"""sync with credentials from the config's `hosts`: value, fromPath and signed JWK tokens."""
+"""sync with credentials from the config's `hosts`: value, fromPath and signed JWK tokens (providers:
+test_providers_*.py)."""
 
 from __future__ import annotations
 
@@ -99,13 +100,3 @@ def test_signed_jwk_token_is_exchanged_at_the_token_endpoint(
     expires, issued = seen[0]["exp"], seen[0]["iat"]
     assert isinstance(expires, int) and isinstance(issued, int), seen[0]
     assert expires - issued == 600 and abs(issued - time.time()) < 120
-
-
-def test_provider_hosts_are_refused_at_load(tmp_path: Path, registry: Registry, unique_repo: str) -> None:
-    hosts = [{"host": "123456789012.dkr.ecr.us-east-1.amazonaws.com", "provider": "ecr"}]
-    run = sync(tmp_path, [entry(registry, registry, unique_repo, f"{unique_repo}-e")], hosts=hosts, output="text")
-    assert (run.code, run.stdout) == (1, "")
-    assert (
-        run.stderr
-        == '✗ hosts[0] "123456789012.dkr.ecr.us-east-1.amazonaws.com": provider "ecr" is not supported yet by fluxmirror\n'
-    )
