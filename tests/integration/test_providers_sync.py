@@ -239,6 +239,11 @@ def test_aws_envelope_replays_to_sts_and_pins_the_audience(
     )
     assert list(sts["headers"]) == ["Authorization", "Content-Type", "X-Amz-Date", "X-Audience"]
     assert "x-audience" in sts["headers"]["Authorization"][0].split("SignedHeaders=")[1]
+    # The audience is signed: the same envelope aimed at another registry is refused by STS.
+    sts["headers"]["X-Audience"] = ["other-registry.example"]
+    tampered = envelope.split(".")[0] + "." + base64.urlsafe_b64encode(json.dumps(claims).encode()).decode() + "."
+    status, body = moto_aws.replay(tampered)
+    assert (status, "SignatureDoesNotMatch" in body) == (403, True)
 
 
 def test_aws_region_comes_from_aws_region(
