@@ -22,7 +22,7 @@ from harness.registry import Registry
 from harness.runner import Run, entry, sync
 from harness.tokenserver import TokenServer
 
-__all__ = ["Check", "Presented", "claims_of", "mirror", "push_tags"]
+__all__ = ["Check", "Presented", "claims_of", "mirror", "mirror_past_half_life", "push_tags"]
 
 Check = Callable[[str, str], bool]
 
@@ -93,3 +93,24 @@ def claims_of(token: str) -> dict[str, Any]:
     segment = token.split(".")[1]
     claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     return claims
+
+
+def mirror_past_half_life(
+    tmp_path: Path,
+    token_server: TokenServer,
+    source: Registry,
+    target: Registry,
+    repo: str,
+    hosts: list[dict[str, Any]],
+    env: dict[str, str],
+    check: Check,
+) -> Presented:
+    """`mirror` in a run that outlasts a credential of about 4 s: registry tokens live 1 s, five
+    tags go one at a time, and every token request takes 0.4 s, so the registry asks for a
+    credential again and again for several seconds (and the stand-in's lifetime knob decides when
+    the product must mint a fresh one)."""
+    token_server.expires_in = 1
+    _, presented = mirror(
+        tmp_path, token_server, source, target, repo, hosts, env, check, "--concurrency", "1", tags=5, delay=0.4
+    )
+    return presented

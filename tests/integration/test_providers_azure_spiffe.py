@@ -17,7 +17,7 @@ from harness.acr import ACR_USERNAME, AcrRegistry
 from harness.actions_oidc import ActionsOIDC
 from harness.entra import ACR_AUDIENCE, EntraID, Mode
 from harness.jwtissuer import JwtIssuer
-from harness.provider_runs import mirror, push_tags
+from harness.provider_runs import mirror, mirror_past_half_life, push_tags
 from harness.registry import Registry
 from harness.runner import entry, sync
 from harness.spiffe import FakeWorkloadAPI
@@ -57,9 +57,8 @@ def test_azure_token_is_minted_again_past_half_its_lifetime(
     tmp_path: Path, registry_token: Registry, token_server: TokenServer, entra: EntraID, unique_repo: str
 ) -> None:
     entra.lifetime = 4
-    token_server.expires_in = 1
     hosts = [{"host": registry_token.host, "username": "azure", "credential": {"provider": "azure"}}]
-    _, presented = mirror(
+    presented = mirror_past_half_life(
         tmp_path,
         token_server,
         registry_token,
@@ -68,10 +67,6 @@ def test_azure_token_is_minted_again_past_half_its_lifetime(
         hosts,
         entra.environment("managed"),
         lambda _, password: entra.issuer.accepts(password, registry_token.host),
-        "--concurrency",
-        "1",
-        tags=5,
-        delay=0.4,
     )
     assert 2 <= len(entra.token_requests("managed")) < len(presented.seen)
     assert len(set(presented.passwords)) >= 2
@@ -208,9 +203,8 @@ def test_jwt_svid_is_fetched_again_past_half_its_lifetime(
     unique_repo: str,
 ) -> None:
     spiffe_workload_api.jwt_lifetime = 4
-    token_server.expires_in = 1
     hosts = [{"host": registry_token.host, "username": "spiffe", "credential": {"provider": "jwt-svid"}}]
-    _, presented = mirror(
+    presented = mirror_past_half_life(
         tmp_path,
         token_server,
         registry_token,
@@ -219,10 +213,6 @@ def test_jwt_svid_is_fetched_again_past_half_its_lifetime(
         hosts,
         spiffe_workload_api.environment(),
         lambda _, password: spiffe_workload_api.jwt_issuer.accepts(password, registry_token.host),
-        "--concurrency",
-        "1",
-        tags=5,
-        delay=0.4,
     )
     assert 2 <= len(spiffe_workload_api.jwt_requests) < len(presented.seen)
 

@@ -20,7 +20,7 @@ from harness.fixtures_cloud import CloudRegistry
 from harness.google_sts import AUDIENCE, EMAIL, GRANT_TYPE, GoogleFederation
 from harness.jwtissuer import JwtIssuer
 from harness.pki import IAM_CREDENTIALS_NAME, STS_NAME
-from harness.provider_runs import claims_of, mirror
+from harness.provider_runs import claims_of, mirror, mirror_past_half_life
 from harness.registry import Registry
 from harness.runner import entry, sync
 from harness.tokenserver import TokenServer
@@ -60,9 +60,8 @@ def test_ecr_public_credentials_are_fetched_again_past_half_their_lifetime(
     """A 4 s password (fetched again after about 2 s) and registry tokens of 1 s: a fresh password
     per call, so the registry must have been shown more than one."""
     ecr_public.expiry = 4
-    cloud_registry.token_server.expires_in = 1
     hosts = [{"host": cloud_registry.ecr_public.host, "provider": "ecr"}]
-    _, presented = mirror(
+    presented = mirror_past_half_life(
         tmp_path,
         cloud_registry.token_server,
         cloud_registry.registry,
@@ -71,10 +70,6 @@ def test_ecr_public_credentials_are_fetched_again_past_half_their_lifetime(
         hosts,
         {**ecr_public.environment(), **cloud_registry.environment()},
         lambda user, password: user == "AWS" and password in ecr_public.passwords,
-        "--concurrency",
-        "1",
-        tags=5,
-        delay=0.4,
     )
     calls = ecr_public.calls
     assert all(call.status == 200 for call in calls)
@@ -140,10 +135,9 @@ def test_gcp_federated_id_token_is_minted_again_past_half_its_lifetime(
     unique_repo: str,
 ) -> None:
     google_federation.id_lifetime = 4
-    token_server.expires_in = 1
     credentials = google_federation.write_credentials(tmp_path)
     hosts = [{"host": registry_token.host, "username": "gcp", "credential": {"provider": "gcp"}}]
-    _, presented = mirror(
+    presented = mirror_past_half_life(
         tmp_path,
         token_server,
         registry_token,
@@ -152,10 +146,6 @@ def test_gcp_federated_id_token_is_minted_again_past_half_its_lifetime(
         hosts,
         google_federation.environment(credentials),
         lambda _, password: google_issuer.accepts(password, registry_token.host),
-        "--concurrency",
-        "1",
-        tags=5,
-        delay=0.4,
     )
     assert 2 <= len(google_issuer.minted) < len(presented.seen)
     assert all(r.status == 200 for r in google_federation.requests)

@@ -21,7 +21,7 @@ from harness.aws import USER_ARN, MotoAWS, decode_envelope
 from harness.fixtures_cloud import CloudRegistry
 from harness.gce import GCEMetadata
 from harness.jwtissuer import JwtIssuer
-from harness.provider_runs import claims_of, mirror
+from harness.provider_runs import claims_of, mirror, mirror_past_half_life
 from harness.registry import Registry
 from harness.runner import entry, sync
 from harness.tokenserver import TokenServer
@@ -94,9 +94,8 @@ def test_a_token_is_minted_again_past_half_its_lifetime(
     """A 4 s token (re-minted after about 2 s) and registry tokens of 1 s: every few token requests
     the password must be a new ID token, and never one past half its lifetime."""
     actions_oidc.lifetime = 4
-    token_server.expires_in = 1
     hosts = [{"host": registry_token.host, "username": "ci", "credential": {"provider": "github"}}]
-    _, presented = mirror(
+    presented = mirror_past_half_life(
         tmp_path,
         token_server,
         registry_token,
@@ -105,10 +104,6 @@ def test_a_token_is_minted_again_past_half_its_lifetime(
         hosts,
         actions_oidc.environment(),
         lambda _, password: actions_issuer.accepts(password, registry_token.host),
-        "--concurrency",
-        "1",
-        tags=5,
-        delay=0.4,
     )
     minted = actions_issuer.minted
     assert len(minted) >= 2, f"one token for a run of {len(presented.seen)} token requests"
@@ -186,9 +181,8 @@ def test_gcp_id_token_is_minted_again_past_half_its_lifetime(
     unique_repo: str,
 ) -> None:
     gce_metadata.id_lifetime = 4
-    token_server.expires_in = 1
     hosts = [{"host": registry_token.host, "username": "gcp", "credential": {"provider": "gcp"}}]
-    _, presented = mirror(
+    presented = mirror_past_half_life(
         tmp_path,
         token_server,
         registry_token,
@@ -197,10 +191,6 @@ def test_gcp_id_token_is_minted_again_past_half_its_lifetime(
         hosts,
         gce_metadata.environment(),
         lambda _, password: google_issuer.accepts(password, registry_token.host),
-        "--concurrency",
-        "1",
-        tags=5,
-        delay=0.4,
     )
     assert 2 <= len(google_issuer.minted) < len(presented.seen)
 
@@ -288,9 +278,8 @@ def test_ecr_credentials_are_fetched_again_past_half_their_lifetime(
     tmp_path: Path, cloud_registry: CloudRegistry, moto_aws: MotoAWS, unique_repo: str
 ) -> None:
     moto_aws.ecr_expiry = 4
-    cloud_registry.token_server.expires_in = 1
     hosts = [{"host": cloud_registry.ecr.host, "provider": "ecr"}]
-    _, presented = mirror(
+    presented = mirror_past_half_life(
         tmp_path,
         cloud_registry.token_server,
         cloud_registry.registry,
@@ -299,10 +288,6 @@ def test_ecr_credentials_are_fetched_again_past_half_their_lifetime(
         hosts,
         {**moto_aws.environment(), **cloud_registry.environment()},
         lambda user, password: user == "AWS" and password in moto_aws.ecr_passwords,
-        "--concurrency",
-        "1",
-        tags=5,
-        delay=0.4,
     )
     assert 2 <= moto_aws.ecr_token_calls < len(presented.seen)
 
@@ -342,9 +327,8 @@ def test_gar_token_is_refreshed_past_half_its_lifetime(
     tmp_path: Path, cloud_registry: CloudRegistry, gce_metadata: GCEMetadata, unique_repo: str
 ) -> None:
     gce_metadata.access_expires_in = 4
-    cloud_registry.token_server.expires_in = 1
     hosts = [{"host": cloud_registry.gar.host, "provider": "gar"}]
-    _, presented = mirror(
+    presented = mirror_past_half_life(
         tmp_path,
         cloud_registry.token_server,
         cloud_registry.registry,
@@ -353,10 +337,6 @@ def test_gar_token_is_refreshed_past_half_its_lifetime(
         hosts,
         {**gce_metadata.environment(), **cloud_registry.environment()},
         lambda user, password: user == "oauth2accesstoken" and gce_metadata.issued_access_token(password),
-        "--concurrency",
-        "1",
-        tags=5,
-        delay=0.4,
     )
     assert 2 <= len(gce_metadata.access_tokens) < len(presented.seen)
 

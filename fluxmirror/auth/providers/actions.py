@@ -19,19 +19,15 @@ import msgspec
 from yarl import URL
 
 from fluxmirror.auth.providers.base import ProviderError, checked_token
-from fluxmirror.http.body import read_body, read_prefix
-from fluxmirror.http.errors import NetworkError
+from fluxmirror.auth.providers.endpoint import exchange
 from fluxmirror.http.session import HttpSession
 from fluxmirror.http.urls import Origin
-from fluxmirror.scrub import remember, scrub
+from fluxmirror.scrub import remember
 
 __all__ = ["ActionsOIDC"]
 
 URL_VARIABLE: Final = "ACTIONS_ID_TOKEN_REQUEST_URL"
 TOKEN_VARIABLE: Final = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 (a variable name)
-_BODY_LIMIT: Final = 1 << 20  # an ID token is a few KiB
-_ERROR_PREFIX: Final = 512
-_TIME_LIMIT: Final = 60.0
 
 
 class _TokenResponse(msgspec.Struct):
@@ -71,23 +67,16 @@ class ActionsOIDC:
         async def authorize(target: URL) -> str | None:
             return f"bearer {request_token}" if Origin.of(target) == origin else None
 
-        try:
-            async with self._http.request(
-                "GET", url, authorize=authorize, follow_redirects=True, time_limit=_TIME_LIMIT
-            ) as response:
-                if response.status != 200:
-                    detail = (await read_prefix(response, _ERROR_PREFIX)).decode("utf-8", "replace").strip()
-                    raise ProviderError(
-                        f"OIDC token request failed with status {response.status} {response.reason or ''}".rstrip()
-                        + f": {scrub(' '.join(detail.split()))}"
-                    )
-                body = await read_body(response, _BODY_LIMIT)
-        except NetworkError as exc:
-            raise ProviderError(str(exc)) from None
-        try:
-            value = msgspec.json.decode(body, type=_TokenResponse).value
-        except msgspec.DecodeError:
-            raise ProviderError("the OIDC token response is not valid JSON") from None
+        answer = await exchange(
+            self._http,
+            "GET",
+            url,
+            _TokenResponse,
+            failure="OIDC token request failed",
+            with_reason=True,
+            authorize=authorize,
+        )
+        value = answer.value
         if not value:
             raise ProviderError("the OIDC token response did not contain a token")
         return checked_token(value, "the OIDC token")

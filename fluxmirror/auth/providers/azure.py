@@ -30,10 +30,8 @@ from fluxmirror.auth.providers.base import (
     import_extra,
     jwt_expiry,
 )
-from fluxmirror.http.body import read_body, read_prefix
-from fluxmirror.http.errors import NetworkError
+from fluxmirror.auth.providers.endpoint import exchange
 from fluxmirror.http.session import HttpSession
-from fluxmirror.scrub import scrub
 
 __all__ = ["ACRLogin", "EntraToken"]
 
@@ -42,9 +40,6 @@ ACR_SCOPE: Final = "https://containerregistry.azure.net/.default"
 ACR_USERNAME: Final = "00000000-0000-0000-0000-000000000000"
 ACR_API_VERSION: Final = "2021-07-01"
 _EXTRA: Final = "azure"
-_BODY_LIMIT: Final = 1 << 20
-_ERROR_PREFIX: Final = 512
-_TIME_LIMIT: Final = 60.0
 # Sign-ins the reference's chain does not read (token caches, IDEs, brokers, PowerShell).
 _NOT_IN_GO_CHAIN: Final = {
     "exclude_shared_token_cache_credential": True,
@@ -111,27 +106,16 @@ class ACRLogin:
     async def _exchange(self, access_token: str) -> str:
         url = URL.build(scheme="https", authority=self._host, path="/oauth2/exchange")
         form = urlencode({"grant_type": "access_token", "service": self._host, "access_token": access_token})
-        try:
-            async with self._http.request(
-                "POST",
-                url,
-                params={"api-version": ACR_API_VERSION},
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                data=form.encode(),
-                time_limit=_TIME_LIMIT,
-            ) as response:
-                if response.status != 200:
-                    detail = (await read_prefix(response, _ERROR_PREFIX)).decode("utf-8", "replace")
-                    raise ProviderError(
-                        f"ACR token exchange failed with status {response.status}: {scrub(' '.join(detail.split()))}"
-                    )
-                body = await read_body(response, _BODY_LIMIT)
-        except NetworkError as exc:
-            raise ProviderError(str(exc)) from None
-        try:
-            refresh_token = msgspec.json.decode(body, type=_Exchanged).refresh_token
-        except msgspec.DecodeError:
-            raise ProviderError("the ACR token exchange response is not valid JSON") from None
+        answer = await exchange(
+            self._http,
+            "POST",
+            url,
+            _Exchanged,
+            failure="ACR token exchange failed",
+            params={"api-version": ACR_API_VERSION},
+            form=form.encode(),
+        )
+        refresh_token = answer.refresh_token
         if not refresh_token:
             raise ProviderError("the ACR token exchange response carried no refresh_token")
         return checked_token(refresh_token, "the ACR refresh token")

@@ -43,9 +43,9 @@ async def test_the_request_token_is_not_sent_across_a_redirect_to_another_origin
     ("answer", "message"),
     [
         (web.Response(status=200, body=b'{"value": "a b\\r\\nX: y"}'), "the OIDC token contains characters"),
-        (web.Response(status=200, body=b"<html>"), "the OIDC token response is not valid JSON"),
+        (web.Response(status=200, body=b"<html>"), "OIDC token request failed: the response is not valid JSON"),
         (web.Response(status=200, body=b'{"value": ""}'), "the OIDC token response did not contain a token"),
-        (web.Response(status=200, body=b'{"value": 7}'), "the OIDC token response is not valid JSON"),
+        (web.Response(status=200, body=b'{"value": 7}'), "OIDC token request failed: the response is not valid JSON"),
         (
             web.Response(status=200, body=json.dumps({"value": "x" * (2 << 20)}).encode()),
             "exceeds the limit of 1048576 bytes",
