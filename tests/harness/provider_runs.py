@@ -61,7 +61,6 @@ def push_tags(registry: Registry, repo: str, tags: int) -> dict[str, str]:
 
 def mirror(
     tmp_path: Path,
-    token_server: TokenServer,
     source: Registry,
     target: Registry,
     repo: str,
@@ -73,9 +72,11 @@ def mirror(
     delay: float = 0.0,
 ) -> tuple[Run, Presented]:
     """Push `tags` images to `source` (as the harness), sync them to `target` with only `hosts` and
-    `env` to authenticate, and check every digest at the destination (as the harness again)."""
+    `env` to authenticate, and check every digest at the destination (as the harness again). The
+    check is `target`'s token server's password check for the run only."""
     pushed = push_tags(source, repo, tags)
     presented = Presented(check, delay=delay)
+    token_server = _token_server(target)
     token_server.password_validator = presented
     try:
         selection = {"selector": {"limit": 0}}
@@ -89,6 +90,11 @@ def mirror(
     return run, presented
 
 
+def _token_server(registry: Registry) -> TokenServer:
+    assert registry.token_server is not None, "the provider runs need a registry behind the token server"
+    return registry.token_server
+
+
 def claims_of(token: str) -> dict[str, Any]:
     segment = token.split(".")[1]
     claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
@@ -97,7 +103,6 @@ def claims_of(token: str) -> dict[str, Any]:
 
 def mirror_past_half_life(
     tmp_path: Path,
-    token_server: TokenServer,
     source: Registry,
     target: Registry,
     repo: str,
@@ -109,8 +114,6 @@ def mirror_past_half_life(
     tags go one at a time, and every token request takes 0.4 s, so the registry asks for a
     credential again and again for several seconds (and the stand-in's lifetime knob decides when
     the product must mint a fresh one)."""
-    token_server.expires_in = 1
-    _, presented = mirror(
-        tmp_path, token_server, source, target, repo, hosts, env, check, "--concurrency", "1", tags=5, delay=0.4
-    )
+    _token_server(target).expires_in = 1
+    _, presented = mirror(tmp_path, source, target, repo, hosts, env, check, "--concurrency", "1", tags=5, delay=0.4)
     return presented

@@ -40,7 +40,6 @@ def test_azure_access_token_for_the_audience(
     hosts = [{"host": registry_token.host, "username": "azure", "credential": {"provider": "azure"}}]
     _, presented = mirror(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -60,7 +59,6 @@ def test_azure_token_is_minted_again_past_half_its_lifetime(
     hosts = [{"host": registry_token.host, "username": "azure", "credential": {"provider": "azure"}}]
     presented = mirror_past_half_life(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -183,7 +181,6 @@ def test_jwt_svid_for_the_audience(
     hosts = [{"host": registry_token.host, "username": "spiffe", "credential": {"provider": "jwt-svid"}}]
     _, presented = mirror(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -206,7 +203,6 @@ def test_jwt_svid_is_fetched_again_past_half_its_lifetime(
     hosts = [{"host": registry_token.host, "username": "spiffe", "credential": {"provider": "jwt-svid"}}]
     presented = mirror_past_half_life(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,

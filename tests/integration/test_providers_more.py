@@ -39,7 +39,6 @@ def test_ecr_public_login_through_the_standard_challenge(
     hosts = [{"host": cloud_registry.ecr_public.host, "provider": "ecr"}]
     run, presented = mirror(
         tmp_path,
-        cloud_registry.token_server,
         cloud_registry.registry,
         cloud_registry.ecr_public,
         unique_repo,
@@ -63,7 +62,6 @@ def test_ecr_public_credentials_are_fetched_again_past_half_their_lifetime(
     hosts = [{"host": cloud_registry.ecr_public.host, "provider": "ecr"}]
     presented = mirror_past_half_life(
         tmp_path,
-        cloud_registry.token_server,
         cloud_registry.registry,
         cloud_registry.ecr_public,
         unique_repo,
@@ -94,7 +92,6 @@ def test_gcp_id_token_through_workload_identity_federation(
     hosts = [{"host": registry_token.host, "username": "gcp", "credential": {"provider": "gcp"}}]
     run, presented = mirror(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -139,7 +136,6 @@ def test_gcp_federated_id_token_is_minted_again_past_half_its_lifetime(
     hosts = [{"host": registry_token.host, "username": "gcp", "credential": {"provider": "gcp"}}]
     presented = mirror_past_half_life(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,

@@ -44,7 +44,6 @@ def test_actions_token_is_the_password_of_the_challenge(
     hosts = [{"host": registry_token.host, "username": "ci", "credential": {"provider": provider}}]
     run, presented = mirror(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -72,7 +71,6 @@ def test_configured_audience_is_asked_for(
     ]
     mirror(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -97,7 +95,6 @@ def test_a_token_is_minted_again_past_half_its_lifetime(
     hosts = [{"host": registry_token.host, "username": "ci", "credential": {"provider": "github"}}]
     presented = mirror_past_half_life(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -157,7 +154,6 @@ def test_gcp_id_token_from_the_metadata_server(
     hosts = [{"host": registry_token.host, "username": "gcp", "credential": {"provider": "gcp"}}]
     _, presented = mirror(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -184,7 +180,6 @@ def test_gcp_id_token_is_minted_again_past_half_its_lifetime(
     hosts = [{"host": registry_token.host, "username": "gcp", "credential": {"provider": "gcp"}}]
     presented = mirror_past_half_life(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -211,9 +206,7 @@ def test_aws_envelope_replays_to_sts_and_pins_the_audience(
         return answer[0] == 200 and USER_ARN in answer[1] and headers["X-Audience"] == [registry_token.host]
 
     hosts = [{"host": registry_token.host, "username": "aws", "credential": {"provider": "aws"}}]
-    _, presented = mirror(
-        tmp_path, token_server, registry_token, registry_token, unique_repo, hosts, moto_aws.environment(), replay
-    )
+    _, presented = mirror(tmp_path, registry_token, registry_token, unique_repo, hosts, moto_aws.environment(), replay)
     assert replays and all(status == 200 for status, _ in replays)
     envelope = presented.passwords[0]
     header, claims = (json.loads(base64.urlsafe_b64decode(p + "==")) for p in envelope.split(".")[:2])
@@ -242,7 +235,6 @@ def test_aws_region_comes_from_aws_region(
     hosts = [{"host": registry_token.host, "username": "aws", "credential": {"provider": "aws"}}]
     _, presented = mirror(
         tmp_path,
-        token_server,
         registry_token,
         registry_token,
         unique_repo,
@@ -262,7 +254,6 @@ def test_ecr_login_through_the_standard_challenge(
     hosts = [{"host": cloud_registry.ecr.host, "provider": "ecr"}]
     _, presented = mirror(
         tmp_path,
-        cloud_registry.token_server,
         cloud_registry.registry,
         cloud_registry.ecr,
         unique_repo,
@@ -281,7 +272,6 @@ def test_ecr_credentials_are_fetched_again_past_half_their_lifetime(
     hosts = [{"host": cloud_registry.ecr.host, "provider": "ecr"}]
     presented = mirror_past_half_life(
         tmp_path,
-        cloud_registry.token_server,
         cloud_registry.registry,
         cloud_registry.ecr,
         unique_repo,
@@ -311,7 +301,6 @@ def test_gar_login_with_an_adc_access_token(
     hosts = [{"host": cloud_registry.gar.host, "provider": "gar"}]
     _, presented = mirror(
         tmp_path,
-        cloud_registry.token_server,
         cloud_registry.registry,
         cloud_registry.gar,
         unique_repo,
@@ -330,7 +319,6 @@ def test_gar_token_is_refreshed_past_half_its_lifetime(
     hosts = [{"host": cloud_registry.gar.host, "provider": "gar"}]
     presented = mirror_past_half_life(
         tmp_path,
-        cloud_registry.token_server,
         cloud_registry.registry,
         cloud_registry.gar,
         unique_repo,
