@@ -296,7 +296,8 @@ class HostsCredentials:
                 outcomes = await asyncio.gather(*(source.prefetch() for source in sources), return_exceptions=True)
         except TimeoutError:
             pending = ", ".join(f'"{source.host}"' for source in sources if not isinstance(source, TokenMinter))
-            raise HostCredentialError(f"mint credentials for {pending}: timed out after {time_limit:g}s") from None
+            budget = Duration.from_seconds(time_limit)
+            raise HostCredentialError(f"mint credentials for {pending}: timed out after {budget}") from None
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome

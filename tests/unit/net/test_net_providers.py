@@ -3,13 +3,20 @@ origin, and what comes back is read whole, capped, parsed strictly and never ech
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 
+import msgspec
 import pytest
 from aiohttp import web
 from harness.scripted import ScriptedServer
 
+from fluxmirror.api.config import Credential as CredentialSpec
+from fluxmirror.api.config import Host
+from fluxmirror.auth.credentials import Credential
+from fluxmirror.auth.hosts import HostCredentialError, HostsCredentials
 from fluxmirror.auth.providers import ProviderError
 from fluxmirror.auth.providers.actions import ActionsOIDC
 from fluxmirror.http.session import HttpSession
@@ -74,3 +81,27 @@ async def test_a_request_url_that_is_not_http_is_refused(http: HttpSession) -> N
     variables = {"ACTIONS_ID_TOKEN_REQUEST_URL": "file:///etc/passwd", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN}
     with pytest.raises(ProviderError, match=r"^ACTIONS_ID_TOKEN_REQUEST_URL is not an http\(s\) URL$"):
         await ActionsOIDC(http, variables).mint("registry.example")
+
+
+async def test_start_up_minting_is_bounded_by_the_timeout(
+    http: HttpSession, serve: Callable[..., ScriptedServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def never(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(30)
+        return web.Response(status=500)
+
+    for name, value in environ(serve(never)).items():
+        monkeypatch.setenv(name, value)
+    spec = msgspec.convert({"provider": "github"}, CredentialSpec)
+    hosts = [Host(host="a.example", credential=spec), Host(host="b.example", username="u", credential=spec)]
+    source = HostsCredentials(hosts, _NoFallback(), http)
+    started = time.monotonic()
+    with pytest.raises(HostCredentialError) as caught:
+        await source.prefetch(0.2)
+    assert str(caught.value) == 'mint credentials for "a.example", "b.example": timed out after 200ms'
+    assert time.monotonic() - started < 5
+
+
+class _NoFallback:
+    async def resolve(self, registry: str, repository: str) -> Credential:
+        raise AssertionError("only configured hosts are asked")
