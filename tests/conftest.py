@@ -24,6 +24,7 @@ pytest_plugins = [
     "harness.fixtures_hostile",
     "harness.fixtures_cloud",
     "harness.fixtures_cloud_azure",
+    "harness.fixtures_tuf",
 ]
 
 
