@@ -25,6 +25,7 @@ pytest_plugins = [
     "harness.fixtures_cloud",
     "harness.fixtures_cloud_azure",
     "harness.fixtures_sigstore",
+    "harness.fixtures_tuf",
 ]
 
 
