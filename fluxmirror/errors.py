@@ -35,7 +35,10 @@ Internal signals, never shown as such: parse errors raised by pure parsers and t
 above by their caller (`EnvsubstError`, `InvalidReferenceError`, `JWKError`, `HelperMissingError`,
 `ArchiveError`, `IndexParseError`, `DecodeError`, `GoRegexError`, `InvalidVersionError`,
 `InvalidConstraintError`, `TLSSettingsError`, `NearExpiryError`, all `ValueError`s or `LookupError`s),
-`ProviderError` (auth.providers: why an identity could not mint, wrapped by auth.hosts), the sync engine's
+`ProviderError` (auth.providers: why an identity could not mint, wrapped by auth.hosts), the signature
+checks of `fluxmirror.cosign` (`SignatureError` and its `MalformedSignature`, `StatementError`,
+`LegacyError`, `TrustRootError`) and sync.verify's `VerifyFailure`, which become a tag row's
+`verify <source>:<tag>: …` error or the entry's `fetch trusted root: …`, the sync engine's
 `JobFailure` and `ReferrerFailure`, which carry a `FluxMirrorError` with the row's partial results,
 and `SpiffeAuthError` (http.spiffe), an `ssl.SSLCertVerificationError` raised inside a TLS
 handshake whose server's SPIFFE ID is refused, which becomes a `TLSError`.

@@ -12,7 +12,6 @@ from fluxmirror.auth.credentials import Credential
 from fluxmirror.auth.hosts import HostCredentialError, host_source
 from fluxmirror.cli.options import hosts_config_source, resolve_timeout
 from fluxmirror.config import load_config
-from fluxmirror.config.support import check_supported
 from fluxmirror.errors import ConfigError
 
 __all__ = ["CredentialResolver", "has_credential", "hosts_to_store", "select_hosts", "skipped_line"]
@@ -21,11 +20,10 @@ __all__ = ["CredentialResolver", "has_credential", "hosts_to_store", "select_hos
 def hosts_to_store(
     config: str | None, wanted: Sequence[str], timeout: str | None, no_envsubst: bool
 ) -> tuple[list[Host], Duration]:
-    """The shared start of `login` and `secret`: a hosts-only-friendly config, refused if it needs what
-    is not built yet, the hosts to store, and the `--timeout` budget for minting their credentials."""
+    """The shared start of `login` and `secret`: a hosts-only-friendly config, the hosts to store, and
+    the `--timeout` budget for minting their credentials."""
     budget = resolve_timeout(timeout, "1m")
     loaded = load_config(hosts_config_source(config), require_entries=False, envsubst=not no_envsubst)
-    check_supported(loaded.config, syncing=False)
     return select_hosts(loaded.config.hosts, wanted), budget
 
 

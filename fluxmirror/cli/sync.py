@@ -9,7 +9,6 @@ import typer
 from fluxmirror.cli.options import GLOBAL_FLAGS, NoEnvsubstOption, resolve_timeout, sync_config_source
 from fluxmirror.cli.pflag import DURATION_METAVAR
 from fluxmirror.config import load_config
-from fluxmirror.config.support import check_supported
 from fluxmirror.errors import UsageError
 from fluxmirror.sync.options import SyncOptions
 
@@ -43,6 +42,15 @@ def sync(
     verbose: Annotated[bool, typer.Option("--verbose", help="Log every operation on stderr.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Disable the live progress spinner.")] = False,
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP and skip TLS verification.")] = False,
+    trusted_root: Annotated[
+        str | None,
+        typer.Option(
+            "--trusted-root",
+            metavar="FILE",
+            help="Sigstore trusted_root.json for verify (no network); else $FLUXMIRROR_TRUSTED_ROOT, else TUF.",
+            show_default=False,
+        ),
+    ] = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Mirror Helm charts and OCI artifacts as the config describes."""
@@ -56,7 +64,6 @@ def sync(
     if not 0 <= drift_exit_code <= 255:
         raise UsageError("--drift-exit-code must be between 0 and 255")
     loaded = load_config(sync_config_source(config), require_entries=True, envsubst=not no_envsubst)
-    check_supported(loaded.config, syncing=True)
     sync_options = SyncOptions(
         concurrency=concurrency,
         retries=retries,
@@ -64,6 +71,7 @@ def sync(
         overwrite=overwrite,
         dry_run=dry_run,
         insecure=insecure,
+        trusted_root=trusted_root,
     )
     # Imported here, not at the top: the engine pulls in aiohttp, which would slow every other command.
     from fluxmirror.cli.sync_output import run_and_print

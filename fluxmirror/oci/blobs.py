@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol
 
+from fluxmirror.http.body import read_body
 from fluxmirror.http.errors import NetworkError, TransportError
 from fluxmirror.oci.auth import pull_scope, push_scope
 from fluxmirror.oci.client import RegistryClient, blob_path
 from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor
 
-__all__ = ["BlobSource", "BytesSource", "Placement", "RegistrySource", "blob_exists", "transfer_blob"]
+__all__ = ["BlobSource", "BytesSource", "Placement", "RegistrySource", "blob_exists", "fetch_blob", "transfer_blob"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,21 @@ class BytesSource:
     async def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
         for start in range(offset, len(self.data), READ_CHUNK):
             yield self.data[start : start + READ_CHUNK]
+
+
+async def fetch_blob(client: RegistryClient, repository: str, digest: str, limit: int) -> bytes:
+    """A small blob (a signature bundle, a signed payload) read whole, at most `limit` bytes, and
+    checked against its sha256 digest; any other digest algorithm is refused."""
+    if not digest.startswith("sha256:"):
+        raise OCIError(f"blob {repository}@{digest}: unsupported digest algorithm")
+    async with client.request(
+        "GET", blob_path(repository, digest), repository=repository, scopes=[pull_scope(repository)]
+    ) as response:
+        data = await read_body(response, limit)
+    actual = "sha256:" + hashlib.sha256(data).hexdigest()
+    if actual != digest:
+        raise DigestMismatchError(f"blob {client.registry}/{repository}@{digest}: content hashes to {actual}")
+    return data
 
 
 async def blob_exists(client: RegistryClient, repository: str, digest: str) -> bool:

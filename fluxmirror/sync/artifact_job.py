@@ -39,6 +39,8 @@ async def run_tag_job(
     )
     if result.status != Status.FAILED:  # a failure has its row and its live line; the log says only successes
         log.info(kv("tag done", src=f"{entry.source}:{tag}", status=result.status, elapsed=elapsed_since(started)))
+    if planned.verification is not None:  # kept even when the copy failed: the signature was verified
+        result = msgspec.structs.replace(result, verification=planned.verification)
     return result
 
 

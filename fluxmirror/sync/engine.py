@@ -34,6 +34,7 @@ from fluxmirror.sync.job import CANCELED, JobSettings, canceled_row, elapsed_sin
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
+from fluxmirror.sync.verify import TrustedRoots
 
 if TYPE_CHECKING:
     from fluxmirror.http.tls import HostTLS
@@ -108,11 +109,17 @@ class _Run:
         self.session = session
         self.fetcher = fetcher
         self.options = options
+        # Fetched once, by the first entry with `verify` (docs/verify.md#trusted-root).
+        self.trusted_roots = TrustedRoots(options.trusted_root)
 
     async def artifact_jobs(self, entry: ArtifactEntry) -> list[_Job]:
-        planned = await plan_artifact(entry, self.session.registries, self.options.concurrency)
+        planned = await plan_artifact(entry, self.session.registries, self.options.concurrency, self.trusted_roots)
         return [
-            _Job(tag.tag, f"{entry.destination}:{tag.tag}", partial(run_tag_job, self.session, entry, tag))
+            _Job(
+                tag.tag,
+                f"{entry.destination}:{tag.tag}",
+                partial(_decided, tag.decided) if tag.decided else partial(run_tag_job, self.session, entry, tag),
+            )
             for tag in planned
         ]
 
@@ -134,6 +141,12 @@ class _Run:
 CredentialsFactory = Callable[[HttpSession], Awaitable[CredentialSource]]
 """Builds the run's credentials once its HTTP session is open (providers mint through it); may
 raise a `FluxMirrorError` to stop the run before any entry starts."""
+
+
+async def _decided(row: TagResult, settings: JobSettings) -> TagResult:
+    """A row settled at plan time (a verification that failed or was deferred): nothing to run."""
+    del settings
+    return row
 
 
 async def run_sync(

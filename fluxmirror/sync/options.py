@@ -19,3 +19,4 @@ class SyncOptions:
     overwrite: bool = False
     dry_run: bool = False
     insecure: bool = False
+    trusted_root: str | None = None  # a pinned Sigstore trusted_root.json (docs/verify.md#trusted-root)

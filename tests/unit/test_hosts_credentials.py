@@ -8,14 +8,12 @@ import jwt
 import msgspec
 import pytest
 
-from fluxmirror.api.config import Artifact, Config, Host
 from fluxmirror.api.config import Credential as CredentialSpec
+from fluxmirror.api.config import Host
 from fluxmirror.api.duration import Duration
 from fluxmirror.auth.credentials import Credential
 from fluxmirror.auth.hosts import HostCredentialError, HostsCredentials, TokenMinter
 from fluxmirror.auth.keygen import write_key_pair
-from fluxmirror.config.support import check_supported
-from fluxmirror.errors import ConfigError
 from fluxmirror.http.session import HttpSession
 
 UNUSED_HTTP = HttpSession(user_agent="test")  # never opened: static sources make no request
@@ -108,48 +106,6 @@ async def test_bad_jwk_names_the_field_not_the_key() -> None:
         await TokenMinter(host(jwkValue='{"kty":"RSA","d":"secret-material"}', iss="i", sub="s")).token()
     assert str(caught.value).startswith('host "registry.example": credential.jwkValue: ')
     assert "secret-material" not in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    "tls",
-    [
-        {"serverAuth": {"value": "pem"}},
-        {"serverAuth": {"spiffe": {"authorizeAny": True}}},
-        {"clientAuth": {"provider": "x509-svid"}},
-    ],
-    ids=["static", "spiffe-server", "svid-client"],
-)
-def test_tls_is_accepted_for_sync(tls: dict[str, object]) -> None:
-    host = msgspec.convert({"host": "b.io", "tls": tls}, Host)
-    check_supported(Config(apiVersion="mirror.plugin.fluxcd.io/v1beta1", kind="Config", hosts=[host]), syncing=True)
-
-
-@pytest.mark.parametrize(
-    "hosts",
-    [[Host(host="a.dkr.ecr.us-east-1.amazonaws.com", provider="ecr")], [host("a.io", provider="github")]],
-    ids=["host-provider", "credential-provider"],
-)
-@pytest.mark.parametrize("syncing", [True, False], ids=["sync", "login"])
-def test_providers_are_accepted_at_load(hosts: list[Host], syncing: bool) -> None:
-    check_supported(Config(apiVersion="mirror.plugin.fluxcd.io/v1beta1", kind="Config", hosts=hosts), syncing=syncing)
-
-
-def test_verify_is_refused_for_sync_only() -> None:
-    artifact = msgspec.convert(
-        {"source": "a.io/x", "destination": "b.io/x", "verify": {"provider": "cosign"}}, Artifact
-    )
-    config = Config(
-        apiVersion="v", kind="Config", artifacts=[Artifact(source="a.io/y", destination="b.io/y"), artifact]
-    )
-    with pytest.raises(ConfigError) as caught:
-        check_supported(config, syncing=True)
-    assert str(caught.value) == "artifacts[1]: verify is not supported yet by fluxmirror"
-    check_supported(config, syncing=False)
-
-
-def test_tls_is_fine_for_commands_that_do_not_connect() -> None:
-    tls_host = msgspec.convert({"host": "b.io", "tls": {"serverAuth": {"value": "pem"}}}, Host)
-    check_supported(Config(apiVersion="v", kind="Config", hosts=[tls_host]), syncing=False)
 
 
 # ---- start-up: every JWK is loaded when sync builds its credentials ------------------------------

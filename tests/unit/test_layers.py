@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "auth": {"api", "http"},
     "config": {"api", "selection", "oci"},
     "helm": {"api", "selection", "oci", "http"},
-    "sync": {"api", "selection", "oci", "auth", "config", "helm", "http"},
+    "cosign": {"api"},
+    "sync": {"api", "selection", "oci", "auth", "config", "helm", "http", "cosign"},
     "kube": {"api", "auth"},
     "cli": {"api", "selection", "oci", "auth", "config", "helm", "sync", "kube", "http"},
 }
