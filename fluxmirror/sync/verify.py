@@ -97,15 +97,10 @@ class TrustedRoots:
         try:
             return await asyncio.wait_for(asyncio.to_thread(self._load), _TRUST_TIME_LIMIT)
         except TrustRootError as exc:
-            hint = (
-                "" if self._pinned else f"; pass --trusted-root FILE (or set {TRUSTED_ROOT_VARIABLE}) to verify offline"
-            )
-            raise FluxMirrorError(f"fetch trusted root: {exc}{hint}") from None
+            raise FluxMirrorError(f"fetch trusted root: {exc}{'' if self._pinned else OFFLINE_HINT}") from None
         except TimeoutError:
-            raise FluxMirrorError(
-                f"fetch trusted root: timed out after {Duration.from_seconds(_TRUST_TIME_LIMIT)}; "
-                f"pass --trusted-root FILE (or set {TRUSTED_ROOT_VARIABLE}) to verify offline"
-            ) from None
+            budget = Duration.from_seconds(_TRUST_TIME_LIMIT)
+            raise FluxMirrorError(f"fetch trusted root: timed out after {budget}{OFFLINE_HINT}") from None
 
     def _load(self) -> TrustedRoot:
         from fluxmirror.cosign.trust import (

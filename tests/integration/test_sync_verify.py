@@ -9,6 +9,7 @@ verification), and where a failure stops the entry's plan.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,10 +18,11 @@ from typing import Any
 
 import pytest
 from harness import images
-from harness.referrers import SIGSTORE
+from harness.referrers import SIGSTORE, fallback_tag
 from harness.registry import Registry
 from harness.runner import Run, entry, sync
 from harness.sigstore import VirtualSigstore, push_bundle_referrer, push_legacy_signature
+from harness.tufrepo import TRUSTED_ROOT, TufRepository
 
 pytestmark = pytest.mark.registry
 
@@ -391,4 +393,158 @@ def test_a_pathological_subject_pattern_cannot_stall_verification(
     assert time.monotonic() - started < 30
     assert failed_row(run, f"{registry.host}/{unique_repo}", "1.0.0").startswith(
         "signature verification failed: failed to verify certificate identity"
+    )
+
+
+# -- the trusted root through TUF -----------------------------------------------------------------------
+
+
+def test_the_trusted_root_is_fetched_through_tuf_once_per_run(
+    tmp_path: Path,
+    registry: Registry,
+    virtual_sigstore: VirtualSigstore,
+    tuf_repository: TufRepository,
+    unique_repo: str,
+) -> None:
+    """Two verifying entries, one TUF refresh; nothing lands in the home directory (no cache)."""
+    tuf_repository.set_target(TRUSTED_ROOT, virtual_sigstore.trusted_root_json())
+    tuf_root = tuf_repository.write_root(tmp_path / "tuf-root.json")
+    for repo in (unique_repo, f"{unique_repo}-b"):
+        push_tags(registry, repo, ["1.0.0"], bundle_signer(registry, repo, virtual_sigstore))
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"FLUXMIRROR_TUF_URL": tuf_repository.url, "FLUXMIRROR_TUF_ROOT": str(tuf_root), "HOME": str(home)}
+    entries = [
+        entry(registry, registry, repo, f"{repo}-m", verify=verify_block())
+        for repo in (unique_repo, f"{unique_repo}-b")
+    ]
+    run = sync(tmp_path, entries, env=env)
+    assert run.code == 0, run.stdout + run.stderr
+    assert [result["tags"][0]["verification"]["identity"] for result in run.report["report"]["results"]] == [
+        SAN.format(tag="1.0.0")
+    ] * 2
+    assert tuf_repository.requests.count(tuf_repository.target_path(TRUSTED_ROOT)) == 1
+    assert list(home.iterdir()) == []
+
+
+def test_an_unreachable_tuf_repository_fails_verifying_entries_naming_trusted_root(
+    tmp_path: Path, registry: Registry, tuf_repository: TufRepository, unique_repo: str
+) -> None:
+    tuf_root = tuf_repository.write_root(tmp_path / "tuf-root.json")
+    tuf_repository.offline = True
+    push_tags(registry, unique_repo, ["1.0.0"], None)
+    env = {"FLUXMIRROR_TUF_URL": tuf_repository.url, "FLUXMIRROR_TUF_ROOT": str(tuf_root)}
+    entries = [
+        entry(registry, registry, unique_repo, f"{unique_repo}-v", verify=verify_block()),
+        entry(registry, registry, unique_repo, f"{unique_repo}-plain"),
+    ]
+    run = sync(tmp_path, entries, env=env)
+    assert run.code == 1
+    verifying, plain = run.report["report"]["results"]
+    assert verifying["status"] == "failed" and verifying["tags"] == []
+    assert verifying["error"].startswith(f"fetch trusted root: {tuf_repository.url}: ")
+    assert verifying["error"].endswith(
+        "; pass --trusted-root FILE (or set FLUXMIRROR_TRUSTED_ROOT) to verify without the network"
+    )
+    assert "\n" not in verifying["error"]
+    assert (plain["status"], plain["tags"][0]["status"]) == ("completed", "copied")
+
+
+# -- the example report of report.md, end to end --------------------------------------------------------
+
+
+def test_the_documented_example_report(
+    tmp_path: Path, registry: Registry, virtual_sigstore: VirtualSigstore, trusted_root_path: Path, unique_repo: str
+) -> None:
+    """6.13.0 signed 47 hours ago is deferred by `minAge: 48h`; 6.12.0 signed weeks ago is copied with
+    its signature referrer; the second entry's source does not exist and fails at plan time."""
+    recent, old = ago(47 * HOUR), ago(400 * HOUR)
+
+    def sign(image: images.Manifest, tag: str) -> None:
+        bundle_signer(registry, unique_repo, virtual_sigstore, signed_at=recent if tag == "6.13.0" else old)(image, tag)
+
+    pushed = push_tags(registry, unique_repo, ["6.12.0", "6.13.0"], sign)
+    verify = verify_block(min_age="48h")
+    entries = [
+        entry(
+            registry,
+            registry,
+            unique_repo,
+            f"{unique_repo}-m",
+            selector={"semver": "*", "limit": 0},
+            verify=verify,
+            includeReferrers=True,
+        ),
+        entry(registry, registry, f"{unique_repo}-nonexistent", f"{unique_repo}-n"),
+    ]
+    run = sync(tmp_path, entries, "--trusted-root", str(trusted_root_path))
+    assert run.code == 1
+    report = run.report["report"]
+    assert report["summary"] == {
+        "entries": 2,
+        "copied": 1,
+        "overwritten": 0,
+        "skipped": 1,
+        "drifted": 0,
+        "wouldCopy": 0,
+        "wouldOverwrite": 0,
+        "failed": 1,
+        "exitCode": 1,
+    }
+    first, second = report["results"]
+    deferred = first["tags"][0]
+    assert deferred["verification"].pop("age").startswith("47h0m")
+    signature = json.loads(images.get_manifest(registry, unique_repo, fallback_tag(pushed["6.12.0"].digest)).data)
+    assert first == {
+        "source": f"{registry.host}/{unique_repo}",
+        "destination": f"{registry.host}/{unique_repo}-m",
+        "status": "completed",
+        "tags": [
+            {
+                "tag": "6.13.0",
+                "status": "skipped",
+                "digest": pushed["6.13.0"].digest,
+                "reason": "signature-too-new",
+                "verification": {
+                    "provider": "cosign",
+                    "issuer": ISSUER,
+                    "identity": SAN.format(tag="6.13.0"),
+                    "integratedTime": rfc3339(recent),
+                    "minAge": "48h0m0s",
+                },
+            },
+            {
+                "tag": "6.12.0",
+                "status": "copied",
+                "digest": pushed["6.12.0"].digest,
+                "referrers": [
+                    {"digest": signature["manifests"][0]["digest"], "artifactType": SIGSTORE, "status": "copied"}
+                ],
+                "verification": {
+                    "provider": "cosign",
+                    "issuer": ISSUER,
+                    "identity": SAN.format(tag="6.12.0"),
+                    "integratedTime": rfc3339(old),
+                },
+            },
+        ],
+    }
+    assert (second["status"], second["tags"]) == ("failed", [])
+    assert second["error"].startswith(f"list tags {registry.host}/{unique_repo}-nonexistent: ")
+    mirrored = images.tags_of(registry, f"{unique_repo}-m")
+    assert sorted(mirrored) == sorted(["6.12.0", fallback_tag(pushed["6.12.0"].digest)])  # the signature's index too
+
+
+def test_text_output_of_a_verify_failure(
+    tmp_path: Path, registry: Registry, virtual_sigstore: VirtualSigstore, trusted_root_path: Path, unique_repo: str
+) -> None:
+    push_tags(registry, unique_repo, ["1.0.0"], bundle_signer(registry, unique_repo, virtual_sigstore))
+    spec = entry(registry, registry, unique_repo, f"{unique_repo}-m", verify=verify_block(subject="^nobody$"))
+    run = sync(tmp_path, [spec], "--trusted-root", str(trusted_root_path), output="text")
+    source = f"{registry.host}/{unique_repo}"
+    assert run.code == 1
+    assert run.stdout.startswith(
+        f"✗ {source}:1.0.0 — verify {source}:1.0.0: signature verification failed: failed to verify certificate "
+        f'identity: no matching CertificateIdentity found, last error: expected SAN value to match regex "^nobody$", '
+        f'got "{SAN.format(tag="1.0.0")}"\n→ {registry.host}/{unique_repo}-m:1.0.0\n'
     )
