@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 from fluxmirror.api.config import Verify
 from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import Verification
+from fluxmirror.auth.blocking import run_blocking
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.gocompat.strconv import go_quote
 from fluxmirror.oci.blobs import fetch_blob
@@ -95,7 +96,7 @@ class TrustedRoots:
         from fluxmirror.cosign.trust import TrustRootError
 
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self._load), _TRUST_TIME_LIMIT)
+            return await asyncio.wait_for(run_blocking(self._load), _TRUST_TIME_LIMIT)
         except TrustRootError as exc:
             raise FluxMirrorError(f"fetch trusted root: {exc}{'' if self._pinned else OFFLINE_HINT}") from None
         except TimeoutError:
