@@ -548,3 +548,43 @@ def test_text_output_of_a_verify_failure(
         f'identity: no matching CertificateIdentity found, last error: expected SAN value to match regex "^nobody$", '
         f'got "{SAN.format(tag="1.0.0")}"\n→ {registry.host}/{unique_repo}-m:1.0.0\n'
     )
+
+
+@pytest.mark.parametrize(
+    ("signed_digest", "verify", "detail"),
+    [
+        ("sha256:" + "cd" * 32, verify_block(), 'signed payload is for another image: "sha256:' + "cd" * 32 + '"'),
+        (
+            None,
+            verify_block(subject="^https://gitlab"),
+            "failed to verify certificate identity: no matching CertificateIdentity found, last error: expected SAN "
+            'value to match regex "^https://gitlab", got "{san}"',
+        ),
+    ],
+    ids=["other-image", "identity"],
+)
+def test_a_legacy_signature_for_another_image_or_signer_fails(
+    tmp_path: Path,
+    registry: Registry,
+    virtual_sigstore: VirtualSigstore,
+    trusted_root_path: Path,
+    unique_repo: str,
+    signed_digest: str | None,
+    verify: dict[str, Any],
+    detail: str,
+) -> None:
+    def sign(image: images.Manifest, tag: str) -> None:
+        legacy = virtual_sigstore.legacy_signature(
+            signed_digest or image.digest,
+            docker_reference="x",
+            san=SAN.format(tag=tag),
+            issuer=ISSUER,
+            signed_at=ago(HOUR),
+        )
+        push_legacy_signature(registry, unique_repo, image.digest, legacy)
+
+    push_tags(registry, unique_repo, ["1.0.0"], sign)
+    run = mirror(tmp_path, registry, unique_repo, trusted_root_path, verify)
+    assert failed_row(run, f"{registry.host}/{unique_repo}", "1.0.0") == (
+        "signature verification failed: " + detail.format(san=SAN.format(tag="1.0.0"))
+    )
