@@ -25,7 +25,6 @@ import base64
 import binascii
 import calendar
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -45,6 +44,7 @@ from sigstore._utils import KeyID
 from sigstore.errors import Error as SigstoreError
 from sigstore.models import TrustedRoot
 
+from fluxmirror.cosign._json import json_object
 from fluxmirror.cosign.identity import IdentityPolicy
 
 __all__ = ["LEGACY_ANNOTATIONS", "LegacyError", "verify_legacy"]
@@ -60,11 +60,8 @@ class LegacyError(ValueError):
 
 
 def _json_object(raw: bytes | str, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise LegacyError(f"{what} is not JSON") from None
-    if not isinstance(document, dict):
+    document = json_object(raw)
+    if document is None:
         raise LegacyError(f"{what} is not a JSON object")
     return document
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from fluxmirror.cosign._json import json_object
+
 __all__ = ["StatementError", "check_simple_signing", "check_statement"]
 
 IN_TOTO_PAYLOAD: Final = "application/vnd.in-toto+json"
@@ -27,11 +29,8 @@ class StatementError(ValueError):
 
 
 def _document(payload: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise StatementError("signed payload is not JSON") from None
-    if not isinstance(document, dict):
+    document = json_object(payload)
+    if document is None:
         raise StatementError("signed payload is not a JSON object")
     return document
 

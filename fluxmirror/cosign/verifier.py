@@ -15,7 +15,6 @@ Verification is CPU-bound and synchronous: callers run it in a thread.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -25,6 +24,7 @@ from sigstore.models import Bundle, InvalidBundle, TrustedRoot
 from sigstore.verify import Verifier
 
 from fluxmirror.api.config import OIDCIdentity
+from fluxmirror.cosign._json import json_object
 from fluxmirror.cosign.identity import Identity, IdentityPolicy, certificate_identity
 from fluxmirror.cosign.legacy import LegacyError, verify_legacy
 from fluxmirror.cosign.statement import StatementError, check_simple_signing, check_statement
@@ -59,16 +59,6 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _json_object(raw: bytes | str, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedSignature(f"parse {what}: not JSON") from None
-    if not isinstance(document, dict):
-        raise MalformedSignature(f"parse {what}: not a JSON object")
-    return document
-
-
 def _promised_time(entry: Mapping[str, Any]) -> int | None:
     """The entry's integrated time when its signed promise is there to authenticate it."""
     if not entry.get("inclusionPromise"):
@@ -90,7 +80,9 @@ class SignatureVerifier:
 
     def verify_bundle(self, raw: bytes, subject_digest: str) -> Verified:
         """A cosign (v0.3+) bundle: a DSSE in-toto statement naming `subject_digest`."""
-        document = _json_object(raw, "sigstore bundle")
+        document = json_object(raw)
+        if document is None:
+            raise MalformedSignature("parse sigstore bundle: not a JSON object")
         if document.get("mediaType") not in SUPPORTED_BUNDLE_TYPES:
             raise MalformedSignature("unsupported sigstore bundle version: minimum v0.3 required")
         try:

@@ -49,6 +49,17 @@ def rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def verification(tag: str, signed_at: datetime, **extra: str) -> dict[str, str]:
+    """The `verification` block of a tag signed by the test identity at `signed_at`."""
+    block = {
+        "provider": "cosign",
+        "issuer": ISSUER,
+        "identity": SAN.format(tag=tag),
+        "integratedTime": rfc3339(signed_at),
+    }
+    return {**block, **extra}
+
+
 def push_tags(registry: Registry, repo: str, tags: list[str], sign: Signer | None) -> dict[str, images.Manifest]:
     pushed = {}
     for number, tag in enumerate(tags):
@@ -103,12 +114,7 @@ def test_a_valid_signature_copies_the_tag_with_its_verification(
             "tag": "1.0.0",
             "status": "copied",
             "digest": pushed["1.0.0"].digest,
-            "verification": {
-                "provider": "cosign",
-                "issuer": ISSUER,
-                "identity": SAN.format(tag="1.0.0"),
-                "integratedTime": rfc3339(signed_at),
-            },
+            "verification": verification("1.0.0", signed_at),
         }
     ]
     assert images.get_manifest(registry, f"{unique_repo}-m", "1.0.0").digest == pushed["1.0.0"].digest
@@ -222,13 +228,7 @@ def test_min_age_defers_a_new_signature_as_skipped(
         "status": "skipped",
         "digest": pushed["1.0.0"].digest,
         "reason": "signature-too-new",
-        "verification": {
-            "provider": "cosign",
-            "issuer": ISSUER,
-            "identity": SAN.format(tag="1.0.0"),
-            "integratedTime": rfc3339(signed_at),
-            "minAge": "48h0m0s",
-        },
+        "verification": verification("1.0.0", signed_at, minAge="48h0m0s"),
     }
     assert age in {"1h0m0s", "1h0m1s", "1h0m2s"}
     assert run.summary["skipped"] == 1
@@ -295,12 +295,7 @@ def test_legacy_sig_signatures_verify(
             "tag": "1.0.0",
             "status": "copied",
             "digest": pushed["1.0.0"].digest,
-            "verification": {
-                "provider": "cosign",
-                "issuer": ISSUER,
-                "identity": SAN.format(tag="1.0.0"),
-                "integratedTime": rfc3339(signed_at),
-            },
+            "verification": verification("1.0.0", signed_at),
         }
     ]
 
@@ -505,13 +500,7 @@ def test_the_documented_example_report(
                 "status": "skipped",
                 "digest": pushed["6.13.0"].digest,
                 "reason": "signature-too-new",
-                "verification": {
-                    "provider": "cosign",
-                    "issuer": ISSUER,
-                    "identity": SAN.format(tag="6.13.0"),
-                    "integratedTime": rfc3339(recent),
-                    "minAge": "48h0m0s",
-                },
+                "verification": verification("6.13.0", recent, minAge="48h0m0s"),
             },
             {
                 "tag": "6.12.0",
@@ -520,12 +509,7 @@ def test_the_documented_example_report(
                 "referrers": [
                     {"digest": signature["manifests"][0]["digest"], "artifactType": SIGSTORE, "status": "copied"}
                 ],
-                "verification": {
-                    "provider": "cosign",
-                    "issuer": ISSUER,
-                    "identity": SAN.format(tag="6.12.0"),
-                    "integratedTime": rfc3339(old),
-                },
+                "verification": verification("6.12.0", old),
             },
         ],
     }
