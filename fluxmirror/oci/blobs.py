@@ -10,7 +10,6 @@ only after the hash matches; on a mismatch it is cancelled and nothing is commit
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from fluxmirror.http.body import read_body
 from fluxmirror.http.errors import NetworkError, TransportError
 from fluxmirror.oci.auth import pull_scope, push_scope
 from fluxmirror.oci.client import RegistryClient, blob_path
+from fluxmirror.oci.digests import check_content, new_hasher
 from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor
 
@@ -62,16 +62,13 @@ class BytesSource:
 
 async def fetch_blob(client: RegistryClient, repository: str, digest: str, limit: int) -> bytes:
     """A small blob (a signature bundle, a signed payload) read whole, at most `limit` bytes, and
-    checked against its sha256 digest; any other digest algorithm is refused."""
-    if not digest.startswith("sha256:"):
-        raise OCIError(f"blob {repository}@{digest}: unsupported digest algorithm")
+    checked against its digest."""
+    new_hasher(digest)  # an unknown algorithm is refused before anything is fetched
     async with client.request(
         "GET", blob_path(repository, digest), repository=repository, scopes=[pull_scope(repository)]
     ) as response:
         data = await read_body(response, limit)
-    actual = "sha256:" + hashlib.sha256(data).hexdigest()
-    if actual != digest:
-        raise DigestMismatchError(f"blob {client.registry}/{repository}@{digest}: content hashes to {actual}")
+    check_content(data, digest, f"blob {client.registry}/{repository}@{digest}")
     return data
 
 
@@ -165,7 +162,7 @@ class _Upload:
         self.destination = destination
         self.repository = repository
         self.blob = blob
-        self.hasher = hashlib.sha256()
+        self.hasher = new_hasher(blob.digest)
         self.hashed = 0
         self.source_failure: Exception | None = None  # why the body of the current PATCH stopped, if it did
 
@@ -251,7 +248,7 @@ class _Upload:
         return 0, fresh
 
     async def commit(self, location: str) -> None:
-        actual = "sha256:" + self.hasher.hexdigest()
+        actual = f"{self.blob.digest.partition(':')[0]}:{self.hasher.hexdigest()}"
         if self.hashed != self.blob.size or actual != self.blob.digest:
             await self.cancel(location)
             raise DigestMismatchError(f"blob {self.blob.digest}: content hashes to {actual}")

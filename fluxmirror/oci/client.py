@@ -28,6 +28,7 @@ from fluxmirror.http.session import Body, HttpSession, Response, TLSChoice
 from fluxmirror.http.status import retry_after
 from fluxmirror.http.urls import Origin, redact_url
 from fluxmirror.oci.auth import Authenticator, Challenge, TokenRequest, parse_challenge, pull_scope, push_scope
+from fluxmirror.oci.digests import digest_of
 from fluxmirror.oci.errors import MAX_ERROR_BODY, DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.mediatypes import MANIFEST_ACCEPT
@@ -413,10 +414,17 @@ class RegistryClient:
         content_type = headers.get("Content-Type", "")
         header_digest = headers.get("Docker-Content-Digest", "")
         manifest = parse_manifest(raw, content_type)
-        expected = reference if reference.startswith("sha256:") else header_digest
         if manifest.media_type.startswith("application/vnd.docker.distribution.manifest.v1"):
             return parse_manifest(raw, content_type, digest=header_digest or manifest.digest)
-        if expected.startswith("sha256:") and expected != manifest.digest:
+        # By digest, the bytes must hash to it; by tag, to what the registry says, by the algorithm
+        # either names (docs/sync.md#digests).
+        expected = reference if ":" in reference else header_digest
+        if not expected:
+            return manifest
+        algorithm = expected.partition(":")[0]
+        if algorithm != "sha256":
+            manifest = parse_manifest(raw, content_type, digest=digest_of(raw, algorithm))
+        if expected != manifest.digest:
             raise DigestMismatchError(
                 f"manifest {self.registry}/{repository}@{expected}: content hashes to {manifest.digest}"
             )
@@ -447,9 +455,17 @@ class RegistryClient:
             ok=(200, 201, 202),
         ) as response:
             returned = response.headers.get("Docker-Content-Digest", "")
-        if returned and returned != manifest.digest and not manifest.media_type.endswith("prettyjws"):
+        if not returned or manifest.media_type.endswith("prettyjws"):
+            return
+        # The registry names what it stored by its own algorithm (sha256 for a sha512 manifest pushed
+        # by tag): the same bytes must hash to it.
+        algorithm = returned.partition(":")[0]
+        expected = (
+            manifest.digest if manifest.digest.startswith(f"{algorithm}:") else digest_of(manifest.raw, algorithm)
+        )
+        if returned != expected:
             raise DigestMismatchError(
-                f"push {self.registry}/{repository}:{reference}: registry stored {returned}, expected {manifest.digest}"
+                f"push {self.registry}/{repository}:{reference}: registry stored {returned}, expected {expected}"
             )
 
 

@@ -29,7 +29,11 @@ _TAG_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 # Registered algorithms have a fixed encoding; the others only the general grammar above.
-_ENCODINGS: Final = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"[a-f0-9]{128}")}
+_ENCODINGS: Final = {
+    "sha256": re.compile(r"[a-f0-9]{64}"),
+    "sha512": re.compile(r"[a-f0-9]{128}"),
+    "blake3": re.compile(r"[a-f0-9]{64}"),
+}
 
 
 def is_tag(text: str) -> bool:
@@ -39,7 +43,7 @@ def is_tag(text: str) -> bool:
 
 
 def is_digest(text: str) -> bool:
-    """Whether `text` is a digest by the OCI grammar (and the fixed length of sha256 and sha512)."""
+    """Whether `text` is a digest by the OCI grammar (and the fixed encoding of sha256, sha512 and blake3)."""
     if _DIGEST.fullmatch(text) is None:
         return False
     algorithm, _, encoded = text.partition(":")

@@ -26,7 +26,7 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 
 # The distribution spec's grammar; only sha256 can be verified here, so only it is accepted.
 DIGEST = r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+"
-_SHA256 = re.compile(r"sha256:[a-f0-9]{64}")
+_DIGESTS = re.compile(r"(sha256|blake3):[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 
 
 class DistributionError(Exception):
@@ -44,12 +44,23 @@ class DistributionError(Exception):
 
 
 def sha256_digest(data: bytes | bytearray) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return digest_by(data, "sha256")
+
+
+def digest_by(data: bytes | bytearray, algorithm: str) -> str:
+    """``<algorithm>:<hex>``: sha256 and sha512 by hashlib, blake3 by the ``blake3`` package. Unlike
+    docker-registry 2.8, this registry stores content under all three, so sha512 and blake3
+    content can be tested end to end."""
+    if algorithm == "blake3":
+        from blake3 import blake3
+
+        return "blake3:" + blake3(bytes(data)).hexdigest()
+    return f"{algorithm}:" + hashlib.new(algorithm, data).hexdigest()
 
 
 def check_digest(digest: str) -> str:
     """``digest`` if it is one this registry can verify, else the spec's DIGEST_INVALID."""
-    if not _SHA256.fullmatch(digest):
+    if not _DIGESTS.fullmatch(digest):
         raise DistributionError(400, "DIGEST_INVALID", f"unsupported or malformed digest {digest!r}")
     return digest
 
@@ -120,7 +131,7 @@ class Storage:
 
     def put_blob(self, name: str, data: bytes | bytearray, expected: str) -> str:
         check_digest(expected)
-        actual = sha256_digest(data)
+        actual = digest_by(data, expected.partition(":")[0])
         if actual != expected:
             raise DistributionError(400, "DIGEST_INVALID", f"content has digest {actual}, not {expected}")
         self._blobs.setdefault(actual, bytes(data))
@@ -173,8 +184,9 @@ class Storage:
         return stored
 
     def put_manifest(self, name: str, reference: str, data: bytes, content_type: str | None) -> StoredManifest:
-        digest = sha256_digest(data)
-        if is_digest(reference) and check_digest(reference) != digest:
+        algorithm = check_digest(reference).partition(":")[0] if is_digest(reference) else "sha256"
+        digest = digest_by(data, algorithm)
+        if is_digest(reference) and reference != digest:
             raise DistributionError(400, "DIGEST_INVALID", f"manifest has digest {digest}, not {reference}")
         document, media_type = _parse(data, content_type)
         repo = self._repositories.get(name) or Repository()
