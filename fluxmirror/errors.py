@@ -26,7 +26,9 @@ FluxMirrorError                        fluxmirror.errors
 │   └── RedirectError                  too many redirects, or a redirect to a non-HTTP URL
 ├── OCIError                           oci.errors: registry content or protocol fluxmirror cannot accept
 │   ├── ManifestError                  a manifest cannot be parsed or names an invalid digest
-│   └── DigestMismatchError            content does not hash to its digest; nothing is committed
+│   ├── DigestMismatchError            content does not hash to its digest; nothing is committed
+│   └── UnsupportedDigestError         oci.digests: a digest names an algorithm other than sha256,
+│                                      sha512 or blake3
 ├── FetchError                         helm.fetch: a chart cannot be used (not in the index, wrong digest)
 ├── ChartError                         helm.chart: a chart archive or its Chart.yaml is invalid
 └── PlanError                          sync.plan: an entry cannot be planned; fails that entry only
