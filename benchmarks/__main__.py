@@ -1,7 +1,8 @@
 """Run the benchmarks and print their tables (`make bench`).
 
-The copy benchmark starts local registries and writes a few gigabytes under /tmp; `--quick`
-shrinks it to a smoke check that finishes in well under a minute.
+The copy benchmark starts local registries and writes a few gigabytes under /tmp; the verify
+benchmark starts one and re-syncs 100 signed tags ten times. `--quick` shrinks both to smoke checks
+that finish in well under a minute.
 """
 
 from __future__ import annotations
@@ -9,18 +10,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import charts, copy, selection
+from benchmarks import charts, copy, selection, verify
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("selection", "charts", "copy"), help="run one benchmark")
+    parser.add_argument("--only", choices=("selection", "charts", "copy", "verify"), help="run one benchmark")
     parser.add_argument(
-        "--quick", action="store_true", help="copy benchmark at smoke-test sizes (20 small tags, 2 tags × 2 × 32 MiB)"
+        "--quick",
+        action="store_true",
+        help="smoke-test sizes: copy 20 small tags and 2 tags × 2 × 32 MiB, verify 20 tags twice",
     )
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the copy table as Markdown to PATH")
     args = parser.parse_args(argv)
-    if args.only in ("selection", "charts") and args.markdown:
+    if args.only in ("selection", "charts", "verify") and args.markdown:
         parser.error("--markdown writes the copy table; it needs the copy benchmark")
 
     if args.only in (None, "selection"):
@@ -32,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         print(results.text())
         if args.markdown:
             args.markdown.write_text(results.markdown())
+    if args.only in (None, "verify"):
+        print(("\n" if args.only is None else "") + verify.run(verify.QUICK if args.quick else verify.FULL).text())
     return 0
 
 
