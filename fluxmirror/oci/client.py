@@ -152,6 +152,8 @@ class RegistryClient:
         self._origin: Origin | None = None
         self._auth: Authenticator | None = None
         self._ready = asyncio.Lock()
+        # Whether the registry answers the referrers API: None until asked (fluxmirror.oci.referrers).
+        self.referrers_api: bool | None = None
 
     @property
     def base_url(self) -> str:

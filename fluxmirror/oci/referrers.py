@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -71,7 +72,10 @@ def _api_path(repository: str, digest: str) -> str:
 
 
 async def _from_api(client: RegistryClient, repository: str, digest: str) -> list[Descriptor] | None:
-    """Every page of the referrers API, or None when the registry does not offer it."""
+    """Every page of the referrers API, or None when the registry does not offer it. A registry that
+    said once that it has no referrers API is not asked again in this run (`client.referrers_api`)."""
+    if client.referrers_api is False:
+        return None
     found: list[Descriptor] = []
     path: str | None = _api_path(repository, digest)
     for _ in range(_MAX_PAGES):
@@ -79,18 +83,25 @@ async def _from_api(client: RegistryClient, repository: str, digest: str) -> lis
             return found
         page = await _api_page(client, repository, digest, path, first=not found)
         if page is None:
+            client.referrers_api = False
             return None
+        client.referrers_api = True
         raw, path = page
         found.extend(parse_manifest(raw, OCI_INDEX).children)
     raise OCIError(f"referrers of {repository}@{digest}: more than {_MAX_PAGES} pages")
 
 
-async def list_referrers(client: RegistryClient, repository: str, digest: str) -> list[Descriptor]:
-    """The direct referrers of `repository@digest`, in the registry's listing order."""
+async def list_referrers(
+    client: RegistryClient, repository: str, digest: str, tags: Collection[str] | None = None
+) -> list[Descriptor]:
+    """The direct referrers of `repository@digest`, in the registry's listing order. `tags`, when the
+    caller has the repository's tag list, spares the fallback tag's GET when it is not there."""
     from_api = await _from_api(client, repository, digest)
     if from_api is not None:
         return from_api
     tag = fallback_tag(digest)
+    if tags is not None and tag not in tags:
+        return []
     index = await client.get_manifest(repository, tag)
     if index is None:
         return []

@@ -45,7 +45,7 @@ async def run_tag_job(
 
 
 async def _attempt(session: CopySession, entry: ArtifactEntry, planned: PlannedTag, settings: JobSettings) -> TagResult:
-    tag_row = await _mirror_tag(session, entry, planned.tag, settings)
+    tag_row = await _mirror_tag(session, entry, planned, settings)
     if planned.referrers is None:
         return tag_row
     try:
@@ -55,11 +55,14 @@ async def _attempt(session: CopySession, entry: ArtifactEntry, planned: PlannedT
     return msgspec.structs.replace(tag_row, referrers=referrers)
 
 
-async def _mirror_tag(session: CopySession, entry: ArtifactEntry, tag: str, settings: JobSettings) -> TagResult:
+async def _mirror_tag(
+    session: CopySession, entry: ArtifactEntry, planned: PlannedTag, settings: JobSettings
+) -> TagResult:
     source, destination = entry.source_repository, entry.destination_repository
     source_client = session.registries.client(source.registry)
+    tag = planned.tag
     try:
-        digest, existing = await _compare(session, entry, tag)
+        digest, existing = await _compare(session, entry, tag, planned.digest)
     except FluxMirrorError as exc:  # a row that failed while comparing has no digest, as in the reference
         raise JobFailure(exc, "") from exc
     status = decide(digest, existing, settings)
@@ -85,12 +88,17 @@ async def _mirror_tag(session: CopySession, entry: ArtifactEntry, tag: str, sett
     return row(tag, status, digest)
 
 
-async def _compare(session: CopySession, entry: ArtifactEntry, tag: str) -> tuple[str, str | None]:
+async def _compare(session: CopySession, entry: ArtifactEntry, tag: str, verified: str) -> tuple[str, str | None]:
     """The source digest and the destination's (None: missing). Both lookups at once: an up-to-date
-    tag then costs one round trip, not two."""
+    tag then costs one round trip, not two. A verified tag's source digest is the one its signature
+    covers, resolved at plan time: it is not asked again, and the tag cannot be moved in between."""
     source, destination = entry.source_repository, entry.destination_repository
     found, existing = await asyncio.gather(
-        _resolve(session.registries.client(source.registry).resolve_digest(source.path, tag), f"{entry.source}:{tag}"),
+        _known(verified)
+        if verified
+        else _resolve(
+            session.registries.client(source.registry).resolve_digest(source.path, tag), f"{entry.source}:{tag}"
+        ),
         _resolve(
             session.registries.client(destination.registry).resolve_digest(destination.path, tag),
             f"{entry.destination}:{tag}",
@@ -104,6 +112,10 @@ async def _compare(session: CopySession, entry: ArtifactEntry, tag: str) -> tupl
     if isinstance(existing, BaseException):
         raise existing
     return found, existing
+
+
+async def _known(digest: str) -> str:
+    return digest
 
 
 async def _resolve(lookup: Awaitable[str | None], reference: str) -> str | None:

@@ -185,6 +185,8 @@ async def run_sync(
                 http, source, insecure=options.insecure, tls=tls, request_timeout=options.timeout.total_seconds()
             )
             run = _Run(_copy_session(config, registries, options), HelmFetcher(http), options)
+            if any(artifact.spec.verify is not None for artifact in artifacts):
+                run.trusted_roots.start()  # overlaps the first entry's tag listing
             return await _run_all(run, artifacts, charts, options, progress, cancellation)
         finally:
             if tls is not None:

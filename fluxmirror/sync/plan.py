@@ -60,13 +60,15 @@ class ArtifactEntry:
 @dataclass(frozen=True, slots=True)
 class PlannedTag:
     """A selected tag. `referrers` is the source's referrer snapshot (None without includeReferrers);
-    `verification` is its signature's block (with `verify`); `decided` is a row settled at plan time
-    (a deferred or failed verification), reported as is, with no copy."""
+    `verification` is its signature's block (with `verify`) and `digest` the manifest that signature
+    covers; `decided` is a row settled at plan time (a deferred or failed verification), reported as
+    is, with no copy."""
 
     tag: str
     referrers: tuple[Descriptor, ...] | None = None
     verification: Verification | None = None
     decided: TagResult | None = None
+    digest: str = ""  # the verified digest: the job copies exactly this manifest, not what the tag names later
 
 
 async def plan_artifact(
@@ -91,12 +93,14 @@ async def plan_artifact(
         log.info(kv("tag excluded by selector", source=entry.source, tag=excluded.tag, reason=excluded.reason))
     if entry.spec.verify is not None:
         assert roots is not None, "an entry with verify needs the run's trusted root"
-        return await _verified(entry, client, selection.selected, roots, concurrency)
+        return await _verified(entry, client, selection.selected, roots, concurrency, frozenset(valid))
     if not entry.spec.includeReferrers:
         return [PlannedTag(tag) for tag in selection.selected]
     limit = asyncio.Semaphore(concurrency)
+    listed = frozenset(valid)
     snapshots = await asyncio.gather(
-        *(_bounded(limit, _snapshot(entry, registries, tag)) for tag in selection.selected), return_exceptions=True
+        *(_bounded(limit, _snapshot(entry, registries, tag, listed)) for tag in selection.selected),
+        return_exceptions=True,
     )
     for snapshot in snapshots:  # the first failure in plan order names the entry's error
         if isinstance(snapshot, BaseException):
@@ -109,7 +113,7 @@ async def _bounded(limit: asyncio.Semaphore, work: Awaitable[PlannedTag]) -> Pla
         return await work
 
 
-async def _snapshot(entry: ArtifactEntry, registries: Registries, tag: str) -> PlannedTag:
+async def _snapshot(entry: ArtifactEntry, registries: Registries, tag: str, listed: frozenset[str]) -> PlannedTag:
     repository = entry.source_repository
     client = registries.client(repository.registry)
     where = f"{entry.source}:{tag}"
@@ -120,19 +124,24 @@ async def _snapshot(entry: ArtifactEntry, registries: Registries, tag: str) -> P
     except FluxMirrorError as exc:
         raise PlanError(f"resolve digest for referrers ({where}): {exc}") from exc
     try:
-        referrers = await list_referrers(client, repository.path, digest)
+        referrers = await list_referrers(client, repository.path, digest, listed)
     except FluxMirrorError as exc:
         raise PlanError(f"snapshot referrers for {where}: {exc}") from exc
     return PlannedTag(tag, tuple(referrers))
 
 
 async def _verified(
-    entry: ArtifactEntry, client: RegistryClient, tags: list[str], roots: TrustedRoots, concurrency: int
+    entry: ArtifactEntry,
+    client: RegistryClient,
+    tags: list[str],
+    roots: TrustedRoots,
+    concurrency: int,
+    listed: frozenset[str],
 ) -> list[PlannedTag]:
     assert entry.spec.verify is not None
     try:
         verdicts = await verify_tags(
-            client, entry.source, entry.source_repository.path, tags, entry.spec.verify, roots, concurrency
+            client, entry.source, entry.source_repository.path, tags, entry.spec.verify, roots, concurrency, listed
         )
     except FluxMirrorError as exc:  # the trusted root: every verifying entry fails the same way
         raise PlanError(str(exc)) from exc
@@ -154,4 +163,4 @@ def _planned(entry: ArtifactEntry, tag: str, verdict: TagVerdict | VerifyFailure
         )
         return PlannedTag(tag, verification=verdict.verification, decided=row)
     referrers = verdict.referrers if entry.spec.includeReferrers else None
-    return PlannedTag(tag, referrers=referrers, verification=verdict.verification)
+    return PlannedTag(tag, referrers=referrers, verification=verdict.verification, digest=verdict.digest)

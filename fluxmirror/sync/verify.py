@@ -20,7 +20,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -88,9 +88,15 @@ class TrustedRoots:
         self._task: asyncio.Task[TrustedRoot] | None = None
 
     async def get(self) -> TrustedRoot:
+        return await asyncio.shield(self.start())
+
+    def start(self) -> asyncio.Task[TrustedRoot]:
+        """Begin obtaining the root (it imports sigstore-python, a third of a second) without waiting,
+        so that it overlaps the first entry's tag listing; a failure is reported by `get`."""
         if self._task is None:
             self._task = asyncio.ensure_future(self._obtain())
-        return await asyncio.shield(self._task)
+            self._task.add_done_callback(lambda task: task.cancelled() or task.exception())
+        return self._task
 
     async def _obtain(self) -> TrustedRoot:
         from fluxmirror.cosign.trust import TrustRootError
@@ -104,6 +110,7 @@ class TrustedRoots:
             raise FluxMirrorError(f"fetch trusted root: timed out after {budget}{OFFLINE_HINT}") from None
 
     def _load(self) -> TrustedRoot:
+        import fluxmirror.cosign.verifier  # noqa: F401  (sigstore-python's import, here in a thread)
         from fluxmirror.cosign.trust import (
             PUBLIC_GOOD_TUF_URL,
             TrustRootError,
@@ -140,18 +147,20 @@ async def verify_tags(
     spec: Verify,
     roots: TrustedRoots,
     concurrency: int,
+    listed: Collection[str],
 ) -> list[TagVerdict | VerifyFailure]:
-    """Each tag's verdict, in `tags` order, up to and including the first failure."""
-    from fluxmirror.cosign.verifier import SignatureVerifier
-
+    """Each tag's verdict, in `tags` order, up to and including the first failure. `listed` is the
+    repository's whole tag list: a `sha256-<hex>` index or `.sig` tag that is not in it is not asked for."""
     trusted_root = await roots.get()
+    from fluxmirror.cosign.verifier import SignatureVerifier  # imported by `roots`, off the loop
+
     verifier = SignatureVerifier(trusted_root, spec.matchOIDCIdentity)
     limit = asyncio.Semaphore(concurrency)
 
     async def one(tag: str) -> TagVerdict | VerifyFailure:
         async with limit:
             try:
-                return await _verify_tag(client, source, repository, tag, spec, verifier)
+                return await _verify_tag(client, source, repository, tag, spec, verifier, listed)
             except VerifyFailure as failure:
                 return failure
 
@@ -170,7 +179,13 @@ async def verify_tags(
 
 
 async def _verify_tag(
-    client: RegistryClient, source: str, repository: str, tag: str, spec: Verify, verifier: SignatureVerifier
+    client: RegistryClient,
+    source: str,
+    repository: str,
+    tag: str,
+    spec: Verify,
+    verifier: SignatureVerifier,
+    listed: Collection[str],
 ) -> TagVerdict:
     reference = f"{source}:{tag}"
     try:
@@ -179,15 +194,21 @@ async def _verify_tag(
         raise VerifyFailure(f"fetch descriptor for {go_quote(reference)}: {exc}") from None
     if digest is None:
         raise VerifyFailure(f"fetch descriptor for {go_quote(reference)}: MANIFEST_UNKNOWN: manifest unknown")
+    legacy_tag = f"{fallback_tag(digest)}.sig"
     try:
         referrers, legacy = await asyncio.gather(
-            list_referrers(client, repository, digest), client.get_manifest(repository, f"{fallback_tag(digest)}.sig")
+            list_referrers(client, repository, digest, listed),
+            client.get_manifest(repository, legacy_tag) if legacy_tag in listed else _nothing(),
         )
     except FluxMirrorError as exc:
         raise VerifyFailure(f"list referrers for {source}@{digest}: {exc}") from None
     found = await _signatures(client, source, repository, referrers, legacy)
     verified = await asyncio.to_thread(_verify_all, verifier, found, digest)
     return TagVerdict(digest, *_judge(verified, spec), tuple(referrers))
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _signatures(
