@@ -51,6 +51,15 @@ def sync(
             show_default=False,
         ),
     ] = None,
+    state_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--state-dir",
+            metavar="DIR",
+            help="Remember verified signatures across runs here (off by default).",
+            show_default=False,
+        ),
+    ] = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Mirror Helm charts and OCI artifacts as the config describes."""
@@ -72,6 +81,7 @@ def sync(
         dry_run=dry_run,
         insecure=insecure,
         trusted_root=trusted_root,
+        state_dir=state_dir,
     )
     # Imported here, not at the top: the engine pulls in aiohttp, which would slow every other command.
     from fluxmirror.cli.sync_output import run_and_print

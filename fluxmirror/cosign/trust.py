@@ -9,7 +9,9 @@ deployment points `FLUXMIRROR_TUF_URL` at its repository and `FLUXMIRROR_TUF_ROO
 root. An air-gapped run pins a `trusted_root.json` with `--trusted-root` (or
 `FLUXMIRROR_TRUSTED_ROOT`) and makes no request for it at all.
 
-python-tuf and sigstore-python are synchronous: callers run these functions in a thread.
+python-tuf and sigstore-python are synchronous: callers run these functions in a thread. Reading and
+fetching give bytes, parsed separately: a run whose signatures are all in the verification cache
+(docs/verify.md#cache) needs only the root's digest, never sigstore-python.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from __future__ import annotations
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from sigstore.models import TrustedRoot
+if TYPE_CHECKING:
+    from sigstore.models import TrustedRoot
 
 __all__ = [
     "PUBLIC_GOOD_TUF_URL",
@@ -28,6 +31,8 @@ __all__ = [
     "bundled_tuf_root",
     "fetch_trusted_root",
     "load_trusted_root",
+    "parse_trusted_root",
+    "read_pinned_root",
 ]
 
 PUBLIC_GOOD_TUF_URL: Final = "https://tuf-repo-cdn.sigstore.dev"
@@ -43,14 +48,28 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def load_trusted_root(path: str) -> TrustedRoot:
-    """A pinned `trusted_root.json` (Sigstore's protobuf-specs JSON), read without any network."""
+def read_pinned_root(path: str) -> bytes:
+    """The bytes of a pinned `trusted_root.json`, read without any network."""
     try:
-        return TrustedRoot.from_file(path)
+        return Path(path).read_bytes()
     except OSError as exc:
         raise TrustRootError(f"read trusted root {path}: {exc.strerror or _one_line(exc)}") from None
-    except Exception as exc:  # pydantic's ValidationError, JSON errors: the file is not a trusted root
-        raise TrustRootError(f"read trusted root {path}: {_one_line(exc)}") from None
+
+
+def parse_trusted_root(data: bytes, where: str) -> TrustedRoot:
+    """A trusted root (Sigstore's protobuf-specs JSON); `where` names its origin in errors."""
+    from sigstore.models import TrustedRoot
+    from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootDocument
+
+    try:
+        return TrustedRoot(TrustedRootDocument.from_json(data))
+    except Exception as exc:  # pydantic's ValidationError, JSON errors: the bytes are not a trusted root
+        raise TrustRootError(f"read trusted root {where}: {_one_line(exc)}") from None
+
+
+def load_trusted_root(path: str) -> TrustedRoot:
+    """A pinned `trusted_root.json`, read and parsed."""
+    return parse_trusted_root(read_pinned_root(path), path)
 
 
 def bundled_tuf_root() -> bytes:
@@ -59,8 +78,8 @@ def bundled_tuf_root() -> bytes:
     return resources.files(package).joinpath(directory, name).read_bytes()
 
 
-def fetch_trusted_root(url: str, tuf_root: bytes) -> TrustedRoot:
-    """Refresh the TUF repository at `url` from `tuf_root` and return its trusted root target."""
+def fetch_trusted_root(url: str, tuf_root: bytes) -> bytes:
+    """Refresh the TUF repository at `url` from `tuf_root` and return its trusted root target's bytes."""
     from tuf.ngclient.updater import Updater
 
     with tempfile.TemporaryDirectory(prefix="fluxmirror-tuf-") as scratch:
@@ -79,9 +98,8 @@ def fetch_trusted_root(url: str, tuf_root: bytes) -> TrustedRoot:
             info = updater.get_targetinfo(TRUSTED_ROOT_TARGET)
             if info is None:
                 raise TrustRootError(f"TUF repository {url} has no {TRUSTED_ROOT_TARGET}")
-            path = updater.download_target(info)
+            return Path(updater.download_target(info)).read_bytes()
         except TrustRootError:
             raise
         except Exception as exc:  # python-tuf's RepositoryError, DownloadError and friends
             raise TrustRootError(f"{url}: {_one_line(exc)}") from None
-        return load_trusted_root(path)

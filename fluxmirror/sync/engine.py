@@ -113,7 +113,9 @@ class _Run:
         self.trusted_roots = TrustedRoots(options.trusted_root)
 
     async def artifact_jobs(self, entry: ArtifactEntry) -> list[_Job]:
-        planned = await plan_artifact(entry, self.session.registries, self.options.concurrency, self.trusted_roots)
+        planned = await plan_artifact(
+            entry, self.session.registries, self.options.concurrency, self.trusted_roots, self.options.state_dir
+        )
         return [
             _Job(
                 tag.tag,
@@ -186,7 +188,9 @@ async def run_sync(
             )
             run = _Run(_copy_session(config, registries, options), HelmFetcher(http), options)
             if any(artifact.spec.verify is not None for artifact in artifacts):
-                run.trusted_roots.start()  # overlaps the first entry's tag listing
+                # Overlaps the first entry's tag listing; with a verification cache, sigstore-python
+                # is loaded only if a signature is not in it.
+                run.trusted_roots.start(parse=options.state_dir is None)
             return await _run_all(run, artifacts, charts, options, progress, cancellation)
         finally:
             if tls is not None:

@@ -20,3 +20,4 @@ class SyncOptions:
     dry_run: bool = False
     insecure: bool = False
     trusted_root: str | None = None  # a pinned Sigstore trusted_root.json (docs/verify.md#trusted-root)
+    state_dir: str | None = None  # what is remembered across runs (docs/verify.md#cache)

@@ -72,7 +72,11 @@ class PlannedTag:
 
 
 async def plan_artifact(
-    entry: ArtifactEntry, registries: Registries, concurrency: int = 4, roots: TrustedRoots | None = None
+    entry: ArtifactEntry,
+    registries: Registries,
+    concurrency: int = 4,
+    roots: TrustedRoots | None = None,
+    state_dir: str | None = None,
 ) -> list[PlannedTag]:
     """The selected tags, highest first, each with its referrer snapshot when the entry asks for one,
     verified first when it has `verify` (`roots` is then the run's trusted root)."""
@@ -93,7 +97,7 @@ async def plan_artifact(
         log.info(kv("tag excluded by selector", source=entry.source, tag=excluded.tag, reason=excluded.reason))
     if entry.spec.verify is not None:
         assert roots is not None, "an entry with verify needs the run's trusted root"
-        return await _verified(entry, client, selection.selected, roots, concurrency, frozenset(valid))
+        return await _verified(entry, client, selection.selected, roots, concurrency, frozenset(valid), state_dir)
     if not entry.spec.includeReferrers:
         return [PlannedTag(tag) for tag in selection.selected]
     limit = asyncio.Semaphore(concurrency)
@@ -137,11 +141,21 @@ async def _verified(
     roots: TrustedRoots,
     concurrency: int,
     listed: frozenset[str],
+    state_dir: str | None,
 ) -> list[PlannedTag]:
     assert entry.spec.verify is not None
     try:
         verdicts = await verify_tags(
-            client, entry.source, entry.source_repository.path, tags, entry.spec.verify, roots, concurrency, listed
+            client,
+            entry.source,
+            entry.source_repository.path,
+            tags,
+            entry.spec.verify,
+            roots,
+            concurrency,
+            listed,
+            state_dir=state_dir,
+            with_referrers=entry.spec.includeReferrers,
         )
     except FluxMirrorError as exc:  # the trusted root: every verifying entry fails the same way
         raise PlanError(str(exc)) from exc

@@ -17,6 +17,7 @@ sequential loop produces them: the first failure ends the entry's plan there.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import time
@@ -24,7 +25,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from fluxmirror.api.config import Verify
 from fluxmirror.api.duration import Duration
@@ -36,6 +38,7 @@ from fluxmirror.oci.blobs import fetch_blob
 from fluxmirror.oci.client import RegistryClient
 from fluxmirror.oci.manifests import Descriptor, Manifest
 from fluxmirror.oci.referrers import fallback_tag, list_referrers
+from fluxmirror.sync.verified import Remembered, VerifiedCache
 
 if TYPE_CHECKING:
     from sigstore.models import TrustedRoot
@@ -58,6 +61,7 @@ TUF_URL_VARIABLE: Final = "FLUXMIRROR_TUF_URL"
 TUF_ROOT_VARIABLE: Final = "FLUXMIRROR_TUF_ROOT"
 OFFLINE_HINT: Final = f"; pass --trusted-root FILE (or set {TRUSTED_ROOT_VARIABLE}) to verify without the network"
 _TRUST_TIME_LIMIT: Final = 120.0
+_T = TypeVar("_T")
 
 
 class VerifyFailure(Exception):
@@ -77,58 +81,92 @@ class TagVerdict:
 
 class TrustedRoots:
     """The run's trusted root, obtained once, when the first entry with `verify` needs it: the pinned
-    file (`--trusted-root`, else `$FLUXMIRROR_TRUSTED_ROOT`), else the TUF repository. A failure is
-    kept too, and fails every verifying entry with the same line."""
+    file (`--trusted-root`, else `$FLUXMIRROR_TRUSTED_ROOT`), else the TUF repository. Its bytes (and
+    digest, the verification cache's key) come first; the parsed root, which needs sigstore-python,
+    only when a signature must really be verified. A failure is kept too, and fails every verifying
+    entry with the same line."""
 
     def __init__(self, pinned: str | None, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         self._pinned = pinned or env.get(TRUSTED_ROOT_VARIABLE) or None
         self._tuf_url = env.get(TUF_URL_VARIABLE) or ""
         self._tuf_root = env.get(TUF_ROOT_VARIABLE) or ""
-        self._task: asyncio.Task[TrustedRoot] | None = None
+        self._bytes: asyncio.Task[bytes] | None = None
+        self._parsed: asyncio.Task[TrustedRoot] | None = None
+
+    def start(self, *, parse: bool) -> None:
+        """Begin obtaining the root without waiting, so that it overlaps the first entry's tag listing;
+        `parse` also loads sigstore-python (a third of a second), worth it when nothing is cached."""
+        self._start_bytes()
+        if parse:
+            self._start_parse()
+
+    async def digest(self) -> str:
+        """The sha256 of the trusted root's bytes."""
+        return "sha256:" + hashlib.sha256(await asyncio.shield(self._start_bytes())).hexdigest()
 
     async def get(self) -> TrustedRoot:
-        return await asyncio.shield(self.start())
+        """The parsed trusted root."""
+        return await asyncio.shield(self._start_parse())
 
-    def start(self) -> asyncio.Task[TrustedRoot]:
-        """Begin obtaining the root (it imports sigstore-python, a third of a second) without waiting,
-        so that it overlaps the first entry's tag listing; a failure is reported by `get`."""
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._obtain())
-            self._task.add_done_callback(lambda task: task.cancelled() or task.exception())
-        return self._task
+    def _start_bytes(self) -> asyncio.Task[bytes]:
+        if self._bytes is None:
+            self._bytes = _quiet(asyncio.ensure_future(self._guarded(self._read)))
+        return self._bytes
 
-    async def _obtain(self) -> TrustedRoot:
+    def _start_parse(self) -> asyncio.Task[TrustedRoot]:
+        if self._parsed is None:
+            self._parsed = _quiet(asyncio.ensure_future(self._parse()))
+        return self._parsed
+
+    async def _parse(self) -> TrustedRoot:
+        data = await self._start_bytes()
+        return await self._guarded(partial(_parse_root, data, self._pinned or self._tuf_url or "from TUF"))
+
+    async def _guarded(self, work: Callable[[], _T]) -> _T:
+        """`work` in a daemon thread, bounded in time, its failure worded once for every entry."""
         from fluxmirror.cosign.trust import TrustRootError
 
         try:
-            return await asyncio.wait_for(run_blocking(self._load), _TRUST_TIME_LIMIT)
+            return await asyncio.wait_for(run_blocking(work), _TRUST_TIME_LIMIT)
         except TrustRootError as exc:
             raise FluxMirrorError(f"fetch trusted root: {exc}{'' if self._pinned else OFFLINE_HINT}") from None
         except TimeoutError:
             budget = Duration.from_seconds(_TRUST_TIME_LIMIT)
             raise FluxMirrorError(f"fetch trusted root: timed out after {budget}{OFFLINE_HINT}") from None
 
-    def _load(self) -> TrustedRoot:
-        import fluxmirror.cosign.verifier  # noqa: F401  (sigstore-python's import, here in a thread)
+    def _read(self) -> bytes:
         from fluxmirror.cosign.trust import (
             PUBLIC_GOOD_TUF_URL,
             TrustRootError,
             bundled_tuf_root,
             fetch_trusted_root,
-            load_trusted_root,
+            read_pinned_root,
         )
 
         if self._pinned:
-            return load_trusted_root(self._pinned)
+            return read_pinned_root(self._pinned)
         if self._tuf_root:
             try:
-                root = open(self._tuf_root, "rb").read()  # noqa: SIM115 (read once, closed by refcount)
+                root = Path(self._tuf_root).read_bytes()
             except OSError as exc:
                 raise TrustRootError(f"read TUF root {self._tuf_root}: {exc.strerror}") from None
         else:
             root = bundled_tuf_root()
         return fetch_trusted_root(self._tuf_url or PUBLIC_GOOD_TUF_URL, root)
+
+
+def _parse_root(data: bytes, where: str) -> TrustedRoot:
+    import fluxmirror.cosign.verifier  # noqa: F401  (sigstore-python's import, here in a thread)
+    from fluxmirror.cosign.trust import parse_trusted_root
+
+    return parse_trusted_root(data, where)
+
+
+def _quiet(task: asyncio.Task[_T]) -> asyncio.Task[_T]:
+    """A task whose failure is reported by whoever awaits it, and by nobody else if nobody does."""
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +175,37 @@ class _Found:
 
     bundles: tuple[bytes, ...]
     legacy: tuple[tuple[bytes, Mapping[str, str]], ...]
+
+
+class _Entry:
+    """What verifying one entry's tags shares: where they come from, the policy, the cache, and the
+    signature verifier, built on the first cache miss (it needs sigstore-python)."""
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        source: str,
+        repository: str,
+        spec: Verify,
+        roots: TrustedRoots,
+        listed: Collection[str],
+        cache: VerifiedCache | None,
+        with_referrers: bool,
+    ) -> None:
+        self.client, self.source, self.repository, self.spec = client, source, repository, spec
+        self.roots, self.listed, self.cache, self.with_referrers = roots, listed, cache, with_referrers
+        self._verifier: asyncio.Task[SignatureVerifier] | None = None
+
+    async def verifier(self) -> SignatureVerifier:
+        if self._verifier is None:
+            self._verifier = _quiet(asyncio.ensure_future(self._build()))
+        return await asyncio.shield(self._verifier)
+
+    async def _build(self) -> SignatureVerifier:
+        trusted_root = await self.roots.get()
+        from fluxmirror.cosign.verifier import SignatureVerifier  # imported by `roots`, off the loop
+
+        return SignatureVerifier(trusted_root, self.spec.matchOIDCIdentity)
 
 
 async def verify_tags(
@@ -148,19 +217,24 @@ async def verify_tags(
     roots: TrustedRoots,
     concurrency: int,
     listed: Collection[str],
+    *,
+    state_dir: str | None = None,
+    with_referrers: bool = False,
 ) -> list[TagVerdict | VerifyFailure]:
     """Each tag's verdict, in `tags` order, up to and including the first failure. `listed` is the
-    repository's whole tag list: a `sha256-<hex>` index or `.sig` tag that is not in it is not asked for."""
-    trusted_root = await roots.get()
-    from fluxmirror.cosign.verifier import SignatureVerifier  # imported by `roots`, off the loop
-
-    verifier = SignatureVerifier(trusted_root, spec.matchOIDCIdentity)
+    repository's whole tag list: a `sha256-<hex>` index or `.sig` tag that is not in it is not asked
+    for. With `state_dir`, verdicts are remembered across runs (`fluxmirror.sync.verified`);
+    `with_referrers` lists a cached tag's referrers anyway, for `includeReferrers`."""
+    cache = VerifiedCache(state_dir, await roots.digest(), spec.matchOIDCIdentity) if state_dir else None
+    if cache is None:
+        await roots.get()  # the failure of a root that cannot be had fails the entry, not its first tag
+    context = _Entry(client, source, repository, spec, roots, listed, cache, with_referrers)
     limit = asyncio.Semaphore(concurrency)
 
     async def one(tag: str) -> TagVerdict | VerifyFailure:
         async with limit:
             try:
-                return await _verify_tag(client, source, repository, tag, spec, verifier, listed)
+                return await _verify_tag(context, tag)
             except VerifyFailure as failure:
                 return failure
 
@@ -178,15 +252,8 @@ async def verify_tags(
     return verdicts
 
 
-async def _verify_tag(
-    client: RegistryClient,
-    source: str,
-    repository: str,
-    tag: str,
-    spec: Verify,
-    verifier: SignatureVerifier,
-    listed: Collection[str],
-) -> TagVerdict:
+async def _verify_tag(entry: _Entry, tag: str) -> TagVerdict:
+    client, repository, source = entry.client, entry.repository, entry.source
     reference = f"{source}:{tag}"
     try:
         digest = await client.resolve_digest(repository, tag)
@@ -194,17 +261,31 @@ async def _verify_tag(
         raise VerifyFailure(f"fetch descriptor for {go_quote(reference)}: {exc}") from None
     if digest is None:
         raise VerifyFailure(f"fetch descriptor for {go_quote(reference)}: MANIFEST_UNKNOWN: manifest unknown")
+    remembered = entry.cache.get(digest) if entry.cache is not None else None
+    if remembered is not None:
+        referrers = await _referrers(entry, digest) if entry.with_referrers else []
+        return TagVerdict(digest, *_judge(remembered, entry.spec), tuple(referrers))
     legacy_tag = f"{fallback_tag(digest)}.sig"
     try:
         referrers, legacy = await asyncio.gather(
-            list_referrers(client, repository, digest, listed),
-            client.get_manifest(repository, legacy_tag) if legacy_tag in listed else _nothing(),
+            _referrers(entry, digest),
+            client.get_manifest(repository, legacy_tag) if legacy_tag in entry.listed else _nothing(),
         )
     except FluxMirrorError as exc:
         raise VerifyFailure(f"list referrers for {source}@{digest}: {exc}") from None
     found = await _signatures(client, source, repository, referrers, legacy)
-    verified = await asyncio.to_thread(_verify_all, verifier, found, digest)
-    return TagVerdict(digest, *_judge(verified, spec), tuple(referrers))
+    verifier = await entry.verifier()
+    chosen = _oldest(await asyncio.to_thread(_verify_all, verifier, found, digest))
+    if entry.cache is not None:
+        entry.cache.put(digest, chosen)
+    return TagVerdict(digest, *_judge(chosen, entry.spec), tuple(referrers))
+
+
+async def _referrers(entry: _Entry, digest: str) -> list[Descriptor]:
+    try:
+        return await list_referrers(entry.client, entry.repository, digest, entry.listed)
+    except FluxMirrorError as exc:
+        raise VerifyFailure(f"list referrers for {entry.source}@{digest}: {exc}") from None
 
 
 async def _nothing() -> None:
@@ -279,14 +360,19 @@ def _verify_all(verifier: SignatureVerifier, found: _Found, digest: str) -> list
     raise VerifyFailure(f"signature verification failed: {first_error}")
 
 
-def _judge(verified: Sequence[Verified], spec: Verify) -> tuple[Verification, bool]:
-    """The `verification` block of the oldest verified signature, and whether `minAge` defers it."""
+def _oldest(verified: Sequence[Verified]) -> Remembered:
+    """The passing signature with the oldest verified integrated time (or the first, if none has one)."""
     timed = [one for one in verified if one.integrated_time is not None]
     chosen = min(timed, key=lambda one: one.integrated_time or 0) if timed else verified[0]
+    return Remembered(chosen.identity.issuer, chosen.identity.san, chosen.integrated_time)
+
+
+def _judge(chosen: Remembered, spec: Verify) -> tuple[Verification, bool]:
+    """The `verification` block of the chosen signature, and whether `minAge` defers it."""
     verification = Verification(
         provider=PROVIDER,
-        issuer=chosen.identity.issuer,
-        identity=chosen.identity.san,
+        issuer=chosen.issuer,
+        identity=chosen.identity,
         integratedTime=_rfc3339(chosen.integrated_time) if chosen.integrated_time is not None else "",
     )
     min_age = spec.minAge

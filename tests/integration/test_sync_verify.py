@@ -23,6 +23,7 @@ from harness.registry import Registry
 from harness.runner import Run, entry, sync
 from harness.sigstore import VirtualSigstore, push_bundle_referrer, push_legacy_signature
 from harness.tufrepo import TRUSTED_ROOT, TufRepository
+from registry.fixtures import OCIRegistryFactory
 
 pytestmark = pytest.mark.registry
 
@@ -571,4 +572,64 @@ def test_a_legacy_signature_for_another_image_or_signer_fails(
     run = mirror(tmp_path, registry, unique_repo, trusted_root_path, verify)
     assert failed_row(run, f"{registry.host}/{unique_repo}", "1.0.0") == (
         "signature verification failed: " + detail.format(san=SAN.format(tag="1.0.0"))
+    )
+
+
+# -- the verification cache (--state-dir) -----------------------------------------------------------------
+
+
+def test_a_state_dir_remembers_verified_signatures(
+    tmp_path: Path,
+    oci_registry_factory: OCIRegistryFactory,
+    virtual_sigstore: VirtualSigstore,
+    trusted_root_path: Path,
+    unique_repo: str,
+) -> None:
+    """The second run fetches no signature (no referrer manifest, no bundle blob) and reports the same
+    rows; the remembered entries are private to the state directory's owner."""
+    server = oci_registry_factory()
+    source = server.registry
+    signed_at = ago(72 * HOUR)
+
+    def sign(image: images.Manifest, tag: str) -> None:
+        bundle = virtual_sigstore.sign_bundle(image.digest, san=SAN.format(tag=tag), issuer=ISSUER, signed_at=signed_at)
+        push_bundle_referrer(source, unique_repo, image, bundle, fallback=False)
+
+    push_tags(source, unique_repo, ["1.0.0", "2.0.0"], sign)
+    state = tmp_path / "state"
+    first = mirror(tmp_path, source, unique_repo, trusted_root_path, verify_block(), "--state-dir", str(state))
+    assert first.code == 0, first.stdout + first.stderr
+    server.reset()
+    again = mirror(tmp_path, source, unique_repo, trusted_root_path, verify_block(), "--state-dir", str(state))
+    assert again.code == 0, again.stdout + again.stderr
+    assert again.rows() == [{**row, "status": "skipped", "reason": "up-to-date"} for row in first.rows()]
+    fetched = [request.target for request in server.requests if request.method == "GET"]
+    assert not [target for target in fetched if "/blobs/" in target or "/referrers/" in target], fetched
+    entries = [path for path in (state / "verified").rglob("*") if path.is_file()]
+    assert len(entries) == 2 and all(path.stat().st_mode & 0o777 == 0o600 for path in entries)
+    assert (state / "verified").stat().st_mode & 0o777 == 0o700
+
+
+def test_remembered_verdicts_are_bound_to_the_identities_and_the_root(
+    tmp_path: Path,
+    registry: Registry,
+    virtual_sigstore: VirtualSigstore,
+    other_sigstore: VirtualSigstore,
+    trusted_root_path: Path,
+    unique_repo: str,
+) -> None:
+    """A verdict remembered for one policy is no verdict for another, nor for another trusted root."""
+    push_tags(registry, unique_repo, ["1.0.0"], bundle_signer(registry, unique_repo, virtual_sigstore))
+    state = str(tmp_path / "state")
+    assert mirror(tmp_path, registry, unique_repo, trusted_root_path, verify_block(), "--state-dir", state).code == 0
+    other_policy = mirror(
+        tmp_path, registry, unique_repo, trusted_root_path, verify_block(subject="^nobody$"), "--state-dir", state
+    )
+    assert failed_row(other_policy, f"{registry.host}/{unique_repo}", "1.0.0").startswith(
+        "signature verification failed: failed to verify certificate identity"
+    )
+    other_root = other_sigstore.write_trusted_root(tmp_path / "other-root.json")
+    foreign = mirror(tmp_path, registry, unique_repo, other_root, verify_block(), "--state-dir", state)
+    assert failed_row(foreign, f"{registry.host}/{unique_repo}", "1.0.0").startswith(
+        "signature verification failed: failed to build timestamp certificate chain"
     )
