@@ -1,10 +1,13 @@
-"""Copy a manifest and everything it references from one repository to another, digest-preserving.
+"""Copy a manifest and everything it references to a registry repository, digest-preserving.
 
 Order is what keeps a destination whole: every blob of a manifest is in place and verified before
 the manifest is pushed, every child of an index is pushed (by digest) before the index, and the
 tag is written last. Within one copy, blobs move in parallel; across the whole run, a blob already
 placed in another repository of the destination registry is mounted instead of re-sent, and two
 jobs needing the same blob in the same repository share one transfer.
+
+What is copied comes from an `Origin`: a registry repository (`RegistryOrigin`, for `sync`), or
+anything else that can hand out manifests by digest and stream blobs (an archive, for `import`).
 """
 
 from __future__ import annotations
@@ -14,17 +17,47 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
-from fluxmirror.oci.blobs import Placement, RegistrySource, transfer_blob
+from fluxmirror.oci.blobs import BlobSource, Placement, RegistrySource, transfer_blob
 from fluxmirror.oci.client import Registries, RegistryClient
 from fluxmirror.oci.errors import OCIError
 from fluxmirror.oci.manifests import Descriptor, Manifest
 from fluxmirror.oci.reference import Repository
 from fluxmirror.oci.referrers import FallbackIndexes
 
-__all__ = ["CopySession", "copy_manifest"]
+__all__ = ["CopySession", "Origin", "RegistryOrigin", "copy_from", "copy_manifest"]
 
 log = logging.getLogger(__name__)
+
+
+class Origin(Protocol):
+    """Where a copy reads from: manifests by digest and a stream per blob. `repository` is set when
+    the origin is a registry repository, whose blobs a destination on the same registry can mount."""
+
+    @property
+    def repository(self) -> Repository | None: ...
+
+    async def manifest(self, digest: str) -> Manifest | None: ...
+
+    def blobs(self) -> BlobSource: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryOrigin:
+    """A registry repository as the origin of a copy."""
+
+    registries: Registries
+    repository: Repository
+
+    async def manifest(self, digest: str) -> Manifest | None:
+        return await self.registries.client(self.repository.registry).get_manifest(self.repository.path, digest)
+
+    def blobs(self) -> BlobSource:
+        return RegistrySource(self.registries.client(self.repository.registry), self.repository.path)
+
+    def __str__(self) -> str:
+        return str(self.repository)
 
 
 @dataclass(slots=True)
@@ -47,18 +80,19 @@ class CopySession:
     _placed: dict[tuple[str, str], str] = field(default_factory=dict)
     _inflight: dict[tuple[str, str, str], _SharedTransfer] = field(default_factory=dict)
 
-    def mount_source(self, source: Repository, destination: Repository, digest: str) -> str | None:
+    def mount_source(self, origin: Origin, destination: Repository, digest: str) -> str | None:
         """A repository on the destination registry that can lend the blob, if any."""
-        if source.registry == destination.registry and source.path != destination.path:
+        source = origin.repository
+        if source is not None and source.registry == destination.registry and source.path != destination.path:
             return source.path
         known = self._placed.get((destination.registry, digest))
         return known if known is not None and known != destination.path else None
 
-    async def place_blob(self, source: Repository, destination: Repository, blob: Descriptor) -> None:
+    async def place_blob(self, origin: Origin, destination: Repository, blob: Descriptor) -> None:
         key = (destination.registry, destination.path, blob.digest)
         transfer = self._inflight.get(key)
         if transfer is None or transfer.task.cancelling():
-            transfer = _SharedTransfer(asyncio.ensure_future(self._transfer(source, destination, blob)))
+            transfer = _SharedTransfer(asyncio.ensure_future(self._transfer(origin, destination, blob)))
             self._inflight[key] = transfer
             transfer.task.add_done_callback(partial(self._finished, key, transfer))
         transfer.waiters += 1
@@ -80,13 +114,13 @@ class CopySession:
         if not task.cancelled():
             task.exception()  # its waiters re-raise it; a transfer nobody awaits any more is not an error
 
-    async def _transfer(self, source: Repository, destination: Repository, blob: Descriptor) -> Placement:
+    async def _transfer(self, origin: Origin, destination: Repository, blob: Descriptor) -> Placement:
         return await transfer_blob(
-            RegistrySource(self.registries.client(source.registry), source.path),
+            origin.blobs(),
             self.registries.client(destination.registry),
             destination.path,
             blob,
-            mount_from=self.mount_source(source, destination, blob.digest),
+            mount_from=self.mount_source(origin, destination, blob.digest),
             chunk_size=self.chunk_size_for(destination.registry),
         )
 
@@ -99,23 +133,22 @@ async def _bounded(limit: asyncio.Semaphore, work: Awaitable[None]) -> None:
 async def _push_tree(
     session: CopySession,
     limit: asyncio.Semaphore,
-    source: Repository,
+    origin: Origin,
     destination: Repository,
     manifest: Manifest,
     reference: str,
 ) -> None:
-    source_client = session.registries.client(source.registry)
     destination_client = session.registries.client(destination.registry)
     if manifest.is_index:
         await asyncio.gather(
             *(
-                _copy_child(session, limit, source_client, destination_client, source, destination, child)
+                _copy_child(session, limit, origin, destination_client, destination, child)
                 for child in manifest.children
             )
         )
     else:
         await asyncio.gather(
-            *(_bounded(limit, session.place_blob(source, destination, blob)) for blob in manifest.blobs)
+            *(_bounded(limit, session.place_blob(origin, destination, blob)) for blob in manifest.blobs)
         )
     await destination_client.put_manifest(destination.path, reference, manifest)
     if manifest.subject is not None:
@@ -133,26 +166,32 @@ async def _push_tree(
 async def _copy_child(
     session: CopySession,
     limit: asyncio.Semaphore,
-    source_client: RegistryClient,
+    origin: Origin,
     destination_client: RegistryClient,
-    source: Repository,
     destination: Repository,
     child: Descriptor,
 ) -> None:
     if await destination_client.head_manifest(destination.path, child.digest) is not None:
         log.info("existing manifest: %s@%s", destination.path, child.digest)
         return
-    manifest = await source_client.get_manifest(source.path, child.digest)
+    manifest = await origin.manifest(child.digest)
     if manifest is None:
-        raise OCIError(f"manifest {source}@{child.digest} referenced by an index is missing at the source")
-    await _push_tree(session, limit, source, destination, manifest, child.digest)
+        raise OCIError(f"manifest {origin}@{child.digest} referenced by an index is missing at the source")
+    await _push_tree(session, limit, origin, destination, manifest, child.digest)
+
+
+async def copy_from(
+    session: CopySession, origin: Origin, destination: Repository, manifest: Manifest, reference: str
+) -> None:
+    """Copy `manifest` (already read from `origin`) and its tree, then push it as `reference` (tag or digest)."""
+    at = "@" if ":" in reference else ":"
+    log.info("Copying from %s%s%s to %s%s%s", origin, at, reference, destination, at, reference)
+    limit = asyncio.Semaphore(session.blob_parallelism)
+    await _push_tree(session, limit, origin, destination, manifest, reference)
 
 
 async def copy_manifest(
     session: CopySession, source: Repository, destination: Repository, manifest: Manifest, reference: str
 ) -> None:
-    """Copy `manifest` (already fetched from `source`) and its tree, then push it as `reference` (tag or digest)."""
-    at = "@" if ":" in reference else ":"
-    log.info("Copying from %s%s%s to %s%s%s", source, at, reference, destination, at, reference)
-    limit = asyncio.Semaphore(session.blob_parallelism)
-    await _push_tree(session, limit, source, destination, manifest, reference)
+    """Copy `manifest` (already fetched from `source`) and its tree to `destination`, as `reference`."""
+    await copy_from(session, RegistryOrigin(session.registries, source), destination, manifest, reference)
