@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import charts, copy, selection, verify
+from benchmarks import charts, copy, layout, selection, verify
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("selection", "charts", "copy", "verify"), help="run one benchmark")
+    parser.add_argument("--only", choices=("selection", "charts", "layout", "copy", "verify"), help="run one benchmark")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -23,13 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the copy table as Markdown to PATH")
     args = parser.parse_args(argv)
-    if args.only in ("selection", "charts", "verify") and args.markdown:
+    if args.only in ("selection", "charts", "layout", "verify") and args.markdown:
         parser.error("--markdown writes the copy table; it needs the copy benchmark")
 
     if args.only in (None, "selection"):
         print(selection.report(), end="\n\n", flush=True)
     if args.only in (None, "charts"):
         print(charts.report(), end="\n\n", flush=True)
+    if args.only in (None, "layout"):
+        print(layout.report(), end="\n\n", flush=True)
     if args.only in (None, "copy"):
         results = copy.run(copy.QUICK if args.quick else copy.FULL)
         print(results.text())

@@ -29,14 +29,17 @@ FluxMirrorError                        fluxmirror.errors
 │   ├── DigestMismatchError            content does not hash to its digest; nothing is committed
 │   └── UnsupportedDigestError         oci.digests: a digest names an algorithm other than sha256,
 │                                      sha512 or blake3
+├── LayoutError                        layout.errors: an OCI image layout (directory or tar) is unreadable,
+│                                      malformed, truncated, hostile or locked by another writer
 ├── FetchError                         helm.fetch: a chart cannot be used (not in the index, wrong digest)
 ├── ChartError                         helm.chart: a chart archive or its Chart.yaml is invalid
 └── PlanError                          sync.plan: an entry cannot be planned; fails that entry only
 
 Internal signals, never shown as such: parse errors raised by pure parsers and turned into one of the
 above by their caller (`EnvsubstError`, `InvalidReferenceError`, `JWKError`, `HelperMissingError`,
-`ArchiveError`, `IndexParseError`, `DecodeError`, `GoRegexError`, `InvalidVersionError`,
-`InvalidConstraintError`, `TLSSettingsError`, `NearExpiryError`, all `ValueError`s or `LookupError`s),
+`ArchiveError`, `IndexParseError`, `HeaderError` (layout.ustar), `DecodeError`, `GoRegexError`,
+`InvalidVersionError`, `InvalidConstraintError`, `TLSSettingsError`, `NearExpiryError`, all
+`ValueError`s or `LookupError`s),
 `ProviderError` (auth.providers: why an identity could not mint, wrapped by auth.hosts), the signature
 checks of `fluxmirror.cosign` (`SignatureError` and its `MalformedSignature`, `StatementError`,
 `LegacyError`, `TrustRootError`) and sync.verify's `VerifyFailure`, which become a tag row's

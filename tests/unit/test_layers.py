@@ -22,9 +22,10 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"api", "selection", "oci"},
     "helm": {"api", "selection", "oci", "http"},
     "cosign": {"api"},
-    "sync": {"api", "selection", "oci", "auth", "config", "helm", "http", "cosign"},
+    "layout": {"oci"},
+    "sync": {"api", "selection", "oci", "auth", "config", "helm", "http", "cosign", "layout"},
     "kube": {"api", "auth"},
-    "cli": {"api", "selection", "oci", "auth", "config", "helm", "sync", "kube", "http"},
+    "cli": {"api", "selection", "oci", "auth", "config", "helm", "sync", "kube", "http", "layout"},
 }
 SHARED_LEAVES = {"errors", "scrub", "__init__"}
 EVERYONE_MAY_IMPORT = {"gocompat"}  # leaf packages: importable from every layer, importing no layer
