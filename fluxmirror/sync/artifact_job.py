@@ -12,8 +12,9 @@ import msgspec
 
 from fluxmirror.api.report import Status, TagResult
 from fluxmirror.errors import FluxMirrorError
-from fluxmirror.oci.copy import CopySession, copy_manifest
+from fluxmirror.oci.copy import CopySession
 from fluxmirror.oci.errors import OCIError
+from fluxmirror.sync.destinations import Destination
 from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, elapsed_since, row, run_with_retries
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.plan import ArtifactEntry, PlannedTag
@@ -25,14 +26,14 @@ log = logging.getLogger(__name__)
 
 
 async def run_tag_job(
-    session: CopySession, entry: ArtifactEntry, planned: PlannedTag, settings: JobSettings
+    session: CopySession, destination: Destination, entry: ArtifactEntry, planned: PlannedTag, settings: JobSettings
 ) -> TagResult:
     """Run the job to a final row; never raises for registry failures."""
     tag = planned.tag
     log.info(kv("mirroring tag", src=f"{entry.source}:{tag}", dst=f"{entry.destination}:{tag}"))
     started = time.monotonic()
     result = await run_with_retries(
-        lambda: _attempt(session, entry, planned, settings),
+        lambda: _attempt(session, destination, entry, planned, settings),
         row_id=tag,
         job_id=f"{entry.source}:{tag}",
         settings=settings,
@@ -44,25 +45,27 @@ async def run_tag_job(
     return result
 
 
-async def _attempt(session: CopySession, entry: ArtifactEntry, planned: PlannedTag, settings: JobSettings) -> TagResult:
-    tag_row = await _mirror_tag(session, entry, planned, settings)
+async def _attempt(
+    session: CopySession, destination: Destination, entry: ArtifactEntry, planned: PlannedTag, settings: JobSettings
+) -> TagResult:
+    tag_row = await _mirror_tag(session, destination, entry, planned, settings)
     if planned.referrers is None:
         return tag_row
     try:
-        referrers = await mirror_referrers(session, entry, planned.referrers, settings)
+        referrers = await mirror_referrers(session, destination, entry, planned.referrers, settings)
     except ReferrerFailure as failure:
         raise JobFailure(failure.error, tag_row.digest, failure.rows) from failure
     return msgspec.structs.replace(tag_row, referrers=referrers)
 
 
 async def _mirror_tag(
-    session: CopySession, entry: ArtifactEntry, planned: PlannedTag, settings: JobSettings
+    session: CopySession, destination: Destination, entry: ArtifactEntry, planned: PlannedTag, settings: JobSettings
 ) -> TagResult:
-    source, destination = entry.source_repository, entry.destination_repository
+    source = entry.source_repository
     source_client = session.registries.client(source.registry)
     tag = planned.tag
     try:
-        digest, existing = await _compare(session, entry, tag, planned.digest)
+        digest, existing = await _compare(session, destination, entry, tag, planned.digest)
     except FluxMirrorError as exc:  # a row that failed while comparing has no digest, as in the reference
         raise JobFailure(exc, "") from exc
     status = decide(digest, existing, settings)
@@ -81,28 +84,27 @@ async def _mirror_tag(
             manifest = await source_client.get_manifest(source.path, digest)
             if manifest is None:
                 raise OCIError(f"get manifest {entry.source}@{digest}: MANIFEST_UNKNOWN: manifest unknown")
-            await copy_manifest(session, source, destination, manifest, tag)
+            await destination.write(source, manifest, tag)
         except FluxMirrorError as exc:
             copy = f"copy {entry.source}:{tag} -> {entry.destination}:{tag}"
             raise JobFailure(exc.prefixed(copy), digest) from exc
     return row(tag, status, digest)
 
 
-async def _compare(session: CopySession, entry: ArtifactEntry, tag: str, verified: str) -> tuple[str, str | None]:
+async def _compare(
+    session: CopySession, destination: Destination, entry: ArtifactEntry, tag: str, verified: str
+) -> tuple[str, str | None]:
     """The source digest and the destination's (None: missing). Both lookups at once: an up-to-date
     tag then costs one round trip, not two. A verified tag's source digest is the one its signature
     covers, resolved at plan time: it is not asked again, and the tag cannot be moved in between."""
-    source, destination = entry.source_repository, entry.destination_repository
+    source = entry.source_repository
     found, existing = await asyncio.gather(
         _known(verified)
         if verified
         else _resolve(
             session.registries.client(source.registry).resolve_digest(source.path, tag), f"{entry.source}:{tag}"
         ),
-        _resolve(
-            session.registries.client(destination.registry).resolve_digest(destination.path, tag),
-            f"{entry.destination}:{tag}",
-        ),
+        _resolve(destination.digest_of(tag), f"{entry.destination}:{tag}"),
         return_exceptions=True,
     )
     if isinstance(found, BaseException):

@@ -15,10 +15,10 @@ from fluxmirror.api.report import Status, TagResult
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.helm.chart import load_chart
 from fluxmirror.helm.fetch import MAX_CHART_BYTES, FetchError, HelmFetcher, resolve_reference
-from fluxmirror.helm.publish import destination_tag, published_chart_digest, push_chart
-from fluxmirror.oci.copy import CopySession
+from fluxmirror.helm.publish import destination_tag
 from fluxmirror.oci.manifests import sha256_digest
 from fluxmirror.sync.chart_plan import ChartEntry, ChartPlan
+from fluxmirror.sync.destinations import Destination
 from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, elapsed_since, row, run_with_retries
 from fluxmirror.sync.logfmt import kv
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 async def run_chart_job(
-    session: CopySession,
+    destination: Destination,
     fetcher: HelmFetcher,
     entry: ChartEntry,
     plan: ChartPlan,
@@ -37,17 +37,17 @@ async def run_chart_job(
 ) -> TagResult:
     """Run the job to a final row; never raises for download or registry failures."""
     chart = f"{entry.name}@{version}"
-    destination = entry.destination_ref(version)
-    log.info(kv("mirroring chart", chart=chart, dst=destination))
+    reference = entry.destination_ref(version)
+    log.info(kv("mirroring chart", chart=chart, dst=reference))
     started = time.monotonic()
     result = await run_with_retries(
-        lambda: _attempt(session, fetcher, entry, plan, version, settings),
+        lambda: _attempt(destination, fetcher, entry, plan, version, settings),
         row_id=version,
         job_id=f"{entry.source}:{version}",
         settings=settings,
     )
     if result.status != Status.FAILED:  # as `tag done`: successes only
-        log.info(kv("chart done", chart=chart, dst=destination, status=result.status, elapsed=elapsed_since(started)))
+        log.info(kv("chart done", chart=chart, dst=reference, status=result.status, elapsed=elapsed_since(started)))
     return result
 
 
@@ -70,19 +70,17 @@ async def _download(fetcher: HelmFetcher, entry: ChartEntry, plan: ChartPlan, ve
 
 
 async def _attempt(
-    session: CopySession,
+    destination: Destination,
     fetcher: HelmFetcher,
     entry: ChartEntry,
     plan: ChartPlan,
     version: str,
     settings: JobSettings,
 ) -> TagResult:
-    repository = entry.destination_repository
-    client = session.registries.client(repository.registry)
     tag = destination_tag(version)
     try:
         data, digest = await _download(fetcher, entry, plan, version)
-        existing = await published_chart_digest(client, repository, tag)
+        existing = await destination.chart_digest(tag)
     except FluxMirrorError as exc:  # a row that failed while comparing has no digest, as in the reference
         raise JobFailure(exc, "") from exc
     status = decide(digest, existing, settings)
@@ -99,10 +97,8 @@ async def _attempt(
     if status in WRITES:
         try:
             chart = await asyncio.to_thread(load_chart, data)
-            pushed = await push_chart(
-                client, repository, tag, chart.config, data, chunk_size=session.chunk_size_for(repository.registry)
-            )
+            pushed = await destination.write_chart(tag, chart.config, data)
         except FluxMirrorError as exc:
             raise JobFailure(exc, digest) from exc
-        log.info("%s:%s: digest: %s size: %d", repository, tag, pushed.digest, pushed.size)
+        log.info("%s:%s: digest: %s size: %d", entry.destination_repository, tag, pushed.digest, pushed.size)
     return row(version, status, digest)

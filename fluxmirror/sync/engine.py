@@ -28,7 +28,9 @@ from fluxmirror.helm.fetch import HelmFetcher
 from fluxmirror.http.session import HttpSession
 from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession
+from fluxmirror.oci.reference import Repository
 from fluxmirror.sync.artifact_job import run_tag_job
+from fluxmirror.sync.destinations import Destination, LayoutDestination, LayoutExport, RegistryDestination
 from fluxmirror.sync.events import JobOutcome, Progress
 from fluxmirror.sync.job import CANCELED, JobSettings, canceled_row, elapsed_since
 from fluxmirror.sync.logfmt import kv
@@ -111,6 +113,12 @@ class _Run:
         self.options = options
         # Fetched once, by the first entry with `verify` (docs/verify.md#trusted-root).
         self.trusted_roots = TrustedRoots(options.trusted_root)
+        self.export: LayoutExport | None = None  # set for `export`: jobs write to the layout
+
+    def destination(self, repository: Repository) -> Destination:
+        if self.export is not None:
+            return LayoutDestination(self.export, self.session, repository)
+        return RegistryDestination(self.session, repository)
 
     async def artifact_jobs(self, entry: ArtifactEntry) -> list[_Job]:
         planned = await plan_artifact(
@@ -120,7 +128,9 @@ class _Run:
             _Job(
                 tag.tag,
                 f"{entry.destination}:{tag.tag}",
-                partial(_decided, tag.decided) if tag.decided else partial(run_tag_job, self.session, entry, tag),
+                partial(_decided, tag.decided)
+                if tag.decided
+                else partial(run_tag_job, self.session, self.destination(entry.destination_repository), entry, tag),
             )
             for tag in planned
         ]
@@ -134,7 +144,9 @@ class _Run:
             _Job(
                 version,
                 entry.destination_ref(version),
-                partial(run_chart_job, self.session, self.fetcher, entry, plan, version),
+                partial(
+                    run_chart_job, self.destination(entry.destination_repository), self.fetcher, entry, plan, version
+                ),
             )
             for version in plan.versions
         ]

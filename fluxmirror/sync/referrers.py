@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 from fluxmirror.api.report import ReferrerResult, Status
 from fluxmirror.errors import FluxMirrorError
-from fluxmirror.oci.copy import CopySession, copy_manifest
+from fluxmirror.oci.copy import CopySession
 from fluxmirror.oci.errors import OCIError
 from fluxmirror.oci.manifests import Descriptor
+from fluxmirror.sync.destinations import Destination
 from fluxmirror.sync.job import WRITES, JobSettings, decide, reason_for
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.plan import ArtifactEntry
@@ -36,13 +37,17 @@ class ReferrerFailure(Exception):
 
 
 async def mirror_referrers(
-    session: CopySession, entry: ArtifactEntry, referrers: Sequence[Descriptor], settings: JobSettings
+    session: CopySession,
+    destination: Destination,
+    entry: ArtifactEntry,
+    referrers: Sequence[Descriptor],
+    settings: JobSettings,
 ) -> list[ReferrerResult]:
     """One row per referrer, in the source listing's order."""
     rows: list[ReferrerResult] = []
     for referrer in referrers:
         try:
-            status = await _mirror_one(session, entry, referrer, settings)
+            status = await _mirror_one(session, destination, entry, referrer, settings)
         except FluxMirrorError as exc:
             rows.append(
                 ReferrerResult(digest=referrer.digest, artifactType=referrer.artifact_type, status=Status.FAILED)
@@ -56,12 +61,14 @@ async def mirror_referrers(
     return rows
 
 
-async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Descriptor, settings: JobSettings) -> str:
+async def _mirror_one(
+    session: CopySession, destination: Destination, entry: ArtifactEntry, referrer: Descriptor, settings: JobSettings
+) -> str:
     """The referrer's status; failures are raised already named by what failed."""
-    source, destination = entry.source_repository, entry.destination_repository
+    source = entry.source_repository
     digest = referrer.digest
     try:
-        existing = await session.registries.client(destination.registry).resolve_digest(destination.path, digest)
+        existing = await destination.digest_of(digest)
     except FluxMirrorError as exc:
         raise exc.prefixed(f"compare referrer {digest}") from exc
     status = decide(digest, existing, settings)
@@ -82,7 +89,7 @@ async def _mirror_one(session: CopySession, entry: ArtifactEntry, referrer: Desc
         manifest = await session.registries.client(source.registry).get_manifest(source.path, digest)
         if manifest is None:
             raise OCIError("MANIFEST_UNKNOWN: manifest unknown")
-        await copy_manifest(session, source, destination, manifest, digest)
+        await destination.write(source, manifest, digest)
     except FluxMirrorError as exc:
         raise exc.prefixed(context) from exc
     return status
