@@ -18,6 +18,7 @@ from typer._click import exceptions as click_exceptions  # typer vendors click; 
 from typer._click.core import Context
 
 from fluxmirror import __version__
+from fluxmirror.cli.export import export
 from fluxmirror.cli.keygen import keygen
 from fluxmirror.cli.login import login
 from fluxmirror.cli.options import GlobalTimeoutOption, NoEnvsubstOption, program_name
@@ -122,6 +123,7 @@ def help_command(
 # Listed in cobra's (alphabetical) order, which the help shows.
 for _name, _command in (
     ("completion", completion),
+    ("export", export),
     ("help", help_command),
     ("keygen", keygen),
     ("login", login),

@@ -20,34 +20,78 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
 
 import uvloop
 
+from fluxmirror.api.archive import ArchiveReport
 from fluxmirror.api.config import Config
 from fluxmirror.api.duration import Duration
+from fluxmirror.api.report import Report, Result
 from fluxmirror.auth.credentials import CredentialSource
 from fluxmirror.auth.dockerconfig import DockerConfigCredentials
 from fluxmirror.auth.hosts import HostsCredentials
 from fluxmirror.cli.progress import TextProgress
 from fluxmirror.http.session import HttpSession
-from fluxmirror.sync.engine import Cancellation, run_sync
+from fluxmirror.sync.engine import Cancellation, CredentialsFactory, run_sync
 from fluxmirror.sync.events import Progress, SilentProgress
 from fluxmirror.sync.logfmt import configure_verbose_logging
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.output import render_json, render_yaml, summary_line
 from fluxmirror.sync.report import build_report, log_summary, process_exit_code
 
-__all__ = ["CANCEL_SIGNALS", "run_and_print"]
+__all__ = ["CANCEL_SIGNALS", "Command", "SyncCommand", "run_and_print"]
 
 CANCEL_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 _EXIT_AT_ONCE: Final = 1
 
 
+class Command(Protocol):
+    """What a report-printing command runs (`sync`, `export`, `import`) and how its report reads."""
+
+    async def run(
+        self, credentials: CredentialsFactory, progress: Progress, cancellation: Cancellation
+    ) -> list[Result]: ...
+
+    def report(self, results: list[Result], duration: Duration, finished_at: datetime) -> Report | ArchiveReport: ...
+
+    def closing_lines(self) -> list[str]:
+        """Text-mode lines after the summary line (the archive's, for export and import)."""
+        ...
+
+
+class SyncCommand:
+    """`sync`: the engine's run, the reference's Report."""
+
+    def __init__(self, config: Config, options: SyncOptions) -> None:
+        self.config = config
+        self.options = options
+
+    async def run(
+        self, credentials: CredentialsFactory, progress: Progress, cancellation: Cancellation
+    ) -> list[Result]:
+        return await run_sync(self.config, self.options, credentials, progress, cancellation)
+
+    def report(self, results: list[Result], duration: Duration, finished_at: datetime) -> Report:
+        return build_report(results, duration=duration, finished_at=finished_at)
+
+    def closing_lines(self) -> list[str]:
+        return []
+
+
 def run_and_print(
-    config: Config, options: SyncOptions, *, output: str, verbose: bool, spinner: bool, drift_exit_code: int
+    config: Config,
+    options: SyncOptions,
+    *,
+    output: str,
+    verbose: bool,
+    spinner: bool,
+    drift_exit_code: int,
+    command: Command | None = None,
 ) -> int:
-    """Run the sync, print what the output mode asks for, and return the process exit code."""
+    """Run the command (`sync` unless given), print what the output mode asks for, and return the
+    process exit code."""
+    command = command or SyncCommand(config, options)
     text_mode = output == "text"
     progress: Progress = (
         TextProgress(sys.stdout, sys.stderr, spinner=spinner) if text_mode and not verbose else SilentProgress()
@@ -58,7 +102,9 @@ def run_and_print(
     previous = {signum: signal.getsignal(signum) for signum in CANCEL_SIGNALS} if _main_thread() else {}
     try:
         return uvloop.run(
-            _run_and_print(config, options, progress, output=output, verbose=verbose, drift_exit_code=drift_exit_code)
+            _run_and_print(
+                config, options, command, progress, output=output, verbose=verbose, drift_exit_code=drift_exit_code
+            )
         )
     finally:
         for signum, disposition in previous.items():
@@ -75,7 +121,14 @@ def _main_thread() -> bool:
 
 
 async def _run_and_print(
-    config: Config, options: SyncOptions, progress: Progress, *, output: str, verbose: bool, drift_exit_code: int
+    config: Config,
+    options: SyncOptions,
+    command: Command,
+    progress: Progress,
+    *,
+    output: str,
+    verbose: bool,
+    drift_exit_code: int,
 ) -> int:
     """The run and its printing, both on the loop, so the signal handlers cover the report too: a
     signal arriving while it is written is handled once it is out (the writes never yield)."""
@@ -93,11 +146,11 @@ async def _run_and_print(
         return hosts
 
     try:
-        results = await run_sync(config, options, credentials, progress, cancellation)
+        results = await command.run(credentials, progress, cancellation)
     finally:
         progress.stop()
     duration = Duration.from_seconds(time.monotonic() - started)
-    report = build_report(results, duration=duration, finished_at=datetime.now(UTC))
+    report = command.report(results, duration, datetime.now(UTC))
     if verbose and output == "text":  # the report carries the totals in json/yaml mode
         log_summary(results, report.report.summary, duration)
     if output == "json":
@@ -106,6 +159,7 @@ async def _run_and_print(
         sys.stdout.write(render_yaml(report))
     elif not verbose:
         sys.stdout.write(summary_line(report.report.summary, duration) + "\n")
+        sys.stdout.writelines(line + "\n" for line in command.closing_lines())
     sys.stdout.flush()
     code = process_exit_code(report.report.summary.exitCode, drift_exit_code)
     on_signal.printed(code)

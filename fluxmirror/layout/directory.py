@@ -82,6 +82,7 @@ class LayoutDirectory:
         self._held = 0
         self._lock_file: IO[bytes] | None = None
         self._mutex = threading.RLock()
+        self._index_mutex = threading.Lock()
         self._writing: dict[str, _Turn] = {}
         try:
             (root / "blobs").mkdir(parents=True, exist_ok=True)
@@ -178,7 +179,7 @@ class LayoutDirectory:
     def add_to_index(self, descriptors: Iterable[Descriptor]) -> None:
         """Merge entries into `index.json` (names.merge_entries) and replace it atomically, under
         the layout lock. Blocking: call it from a thread when an event loop is running."""
-        with self.lock(self.lock_timeout):
+        with self._index_mutex, self.lock(self.lock_timeout):  # one writer in this process, one across processes
             document = self._read_index()
             entries = merge_entries(document["manifests"], descriptors)
             annotations = document.get("annotations")
@@ -201,13 +202,14 @@ class LayoutDirectory:
     def lock(self, timeout: float) -> Iterator[None]:
         """Hold the exclusive layout lock (`flock` on `.fluxmirror.lock`), waiting at most
         `timeout` seconds for another process to release it. Re-entrant within this object."""
-        with self._mutex:
-            if self._held == 0:
+        with self._mutex:  # held only while counting, so the lock may be entered and left from
+            if self._held == 0:  # different threads (an export holds it from start to end)
                 self._lock_file = self._acquire(timeout)
             self._held += 1
-            try:
-                yield
-            finally:
+        try:
+            yield
+        finally:
+            with self._mutex:
                 self._held -= 1
                 if self._held == 0 and self._lock_file is not None:
                     self._lock_file.close()  # closing the descriptor releases the flock

@@ -169,9 +169,12 @@ async def run_sync(
     credentials: CredentialsFactory,
     progress: Progress,
     cancellation: Cancellation | None = None,
+    *,
+    export: LayoutExport | None = None,
 ) -> list[Result]:
-    """Mirror every entry of `config`; returns one report result per entry, in config order, also
-    when `cancellation` stops the run part-way."""
+    """Mirror every entry of `config` (into `export`'s layout instead of the destinations, for
+    `export`); returns one report result per entry, in config order, also when `cancellation`
+    stops the run part-way."""
     if cancellation is None:
         cancellation = Cancellation()
     connections = max(64, options.concurrency * 8)
@@ -199,6 +202,7 @@ async def run_sync(
                 http, source, insecure=options.insecure, tls=tls, request_timeout=options.timeout.total_seconds()
             )
             run = _Run(_copy_session(config, registries, options), HelmFetcher(http), options)
+            run.export = export
             if any(artifact.spec.verify is not None for artifact in artifacts):
                 # Overlaps the first entry's tag listing; with a verification cache, sigstore-python
                 # is loaded only if a signature is not in it.

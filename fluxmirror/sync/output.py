@@ -12,6 +12,7 @@ from typing import Final
 
 import msgspec
 
+from fluxmirror.api.archive import ArchiveReport
 from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import Report, Status, Summary
 from fluxmirror.gocompat import yaml_v2
@@ -21,7 +22,7 @@ from fluxmirror.sync.events import JobOutcome
 __all__ = ["MILLISECOND", "live_lines", "plan_failed_line", "render_json", "render_yaml", "summary_line"]
 
 
-def render_json(report: Report) -> bytes:
+def render_json(report: Report | ArchiveReport) -> bytes:
     """The report as Go's `json.Encoder` with `SetIndent("", "  ")` writes it."""
     return go_json(report, indent=2) + b"\n"
 
@@ -29,7 +30,7 @@ def render_json(report: Report) -> bytes:
 # ---- YAML ----------------------------------------------------------------------------------------
 
 
-def render_yaml(report: Report) -> str:
+def render_yaml(report: Report | ArchiveReport) -> str:
     """The report as `sigs.k8s.io/yaml` writes it, without the JSON-only `$schema` key."""
     data = msgspec.to_builtins(msgspec.structs.replace(report, schema=""))
     return yaml_v2.dump(data)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from fluxmirror import __version__
+from fluxmirror.api.archive import ARCHIVE_API_VERSION, ARCHIVE_SCHEMA_URLS, Archive, ArchiveReport, ArchiveReportBody
 from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import (
     API_VERSION,
@@ -112,6 +113,32 @@ def build_report(results: Sequence[Result], *, duration: Duration, finished_at: 
             results=list(results),
         ),
     )
+
+
+def build_archive_report(
+    kind: str, results: Sequence[Result], archive: Archive, *, duration: Duration, finished_at: datetime
+) -> ArchiveReport:
+    """The `ExportReport`/`ImportReport` envelope: the sync body, unchanged, plus `archive`."""
+    body = build_report(results, duration=duration, finished_at=finished_at).report
+    return ArchiveReport(
+        apiVersion=ARCHIVE_API_VERSION,
+        kind=kind,
+        schema=ARCHIVE_SCHEMA_URLS[kind],
+        report=ArchiveReportBody(
+            reporter=body.reporter,
+            timestamp=body.timestamp,
+            durationMs=body.durationMs,
+            summary=body.summary,
+            results=body.results,
+            archive=archive,
+        ),
+    )
+
+
+def archive_line(archive: Archive, moved: str) -> str:
+    """The text-mode closing line of `export` and `import`: where, what moved, and the root digest."""
+    size = f", {archive.bytes} bytes" if archive.bytes else ""
+    return f"Archive: {archive.path} ({archive.format}{size}), {moved}, index {archive.indexDigest}."
 
 
 def _count_values(counts: Mapping[str, int]) -> dict[str, int]:
