@@ -19,6 +19,7 @@ from typer._click.core import Context
 
 from fluxmirror import __version__
 from fluxmirror.cli.export import export
+from fluxmirror.cli.import_ import import_command
 from fluxmirror.cli.keygen import keygen
 from fluxmirror.cli.login import login
 from fluxmirror.cli.options import GlobalTimeoutOption, NoEnvsubstOption, program_name
@@ -125,6 +126,7 @@ for _name, _command in (
     ("completion", completion),
     ("export", export),
     ("help", help_command),
+    ("import", import_command),
     ("keygen", keygen),
     ("login", login),
     ("secret", secret),

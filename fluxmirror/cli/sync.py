@@ -115,7 +115,7 @@ def load_run_config(config: str | None, no_envsubst: bool, *, require_entries: b
     return load_config(sync_config_source(config), require_entries=require_entries, envsubst=not no_envsubst).config
 
 
-def run_command(flags: RunFlags, config: Config, command: Command | None = None) -> int:
+def run_command(flags: RunFlags, config: Config | None, command: Command | None = None) -> int:
     """Run `command` (`sync` when None) and print its outcome; the process exit code."""
     # Imported here, not at the top: the engine pulls in aiohttp, which would slow every other command.
     from fluxmirror.cli.sync_output import run_and_print

@@ -80,7 +80,7 @@ class SyncCommand:
 
 
 def run_and_print(
-    config: Config,
+    config: Config | None,
     options: SyncOptions,
     *,
     output: str,
@@ -91,7 +91,9 @@ def run_and_print(
 ) -> int:
     """Run the command (`sync` unless given), print what the output mode asks for, and return the
     process exit code."""
-    command = command or SyncCommand(config, options)
+    if command is None:
+        assert config is not None, "sync needs its config"
+        command = SyncCommand(config, options)
     text_mode = output == "text"
     progress: Progress = (
         TextProgress(sys.stdout, sys.stderr, spinner=spinner) if text_mode and not verbose else SilentProgress()
@@ -121,7 +123,7 @@ def _main_thread() -> bool:
 
 
 async def _run_and_print(
-    config: Config,
+    config: Config | None,
     options: SyncOptions,
     command: Command,
     progress: Progress,
@@ -141,7 +143,7 @@ async def _run_and_print(
     started = time.monotonic()
 
     async def credentials(http: HttpSession) -> CredentialSource:
-        hosts = HostsCredentials(config.hosts, DockerConfigCredentials(), http)
+        hosts = HostsCredentials(config.hosts if config is not None else [], DockerConfigCredentials(), http)
         await hosts.prefetch(options.timeout.total_seconds())
         return hosts
 

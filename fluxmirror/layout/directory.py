@@ -76,7 +76,7 @@ class LayoutDirectory:
     Writers in other processes are excluded by `lock()`; `add_to_index` takes the lock itself when
     the caller does not hold it. `lock_timeout` bounds every wait for it, in seconds."""
 
-    def __init__(self, root: Path, *, lock_timeout: float = 60.0) -> None:
+    def __init__(self, root: Path, *, lock_timeout: float = 60.0, create: bool = True) -> None:
         self.root = root
         self.lock_timeout = lock_timeout
         self._held = 0
@@ -85,9 +85,10 @@ class LayoutDirectory:
         self._index_mutex = threading.Lock()
         self._writing: dict[str, _Turn] = {}
         try:
-            (root / "blobs").mkdir(parents=True, exist_ok=True)
-            _link_new(root / LAYOUT_FILE, LAYOUT_VERSION)
-            _link_new(root / INDEX_JSON, encode_index([]))
+            if create:  # `create=False` reads a layout as it is, on read-only media too
+                (root / "blobs").mkdir(parents=True, exist_ok=True)
+                _link_new(root / LAYOUT_FILE, LAYOUT_VERSION)
+                _link_new(root / INDEX_JSON, encode_index([]))
             version = decode_version((root / LAYOUT_FILE).read_bytes())
         except OSError as exc:
             raise LayoutError(f"{root}: cannot create an OCI image layout: {exc.strerror or exc}") from None

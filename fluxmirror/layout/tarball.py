@@ -209,10 +209,13 @@ class TarLayout:
             raise LayoutError(f"{self.where}: {member.name} is larger than {limit} bytes")
         return os.pread(self.fd, member.size, member.offset)
 
+    def index_bytes(self) -> bytes:
+        """`index.json` as stored (its sha256 is the archive's root)."""
+        return self._read(self.members[INDEX_JSON], 64 * 1024 * 1024)
+
     def index(self) -> list[Descriptor]:
         """The manifests `index.json` lists, annotations kept."""
-        raw = self._read(self.members[INDEX_JSON], 64 * 1024 * 1024)
-        return index_descriptors(decode_index(raw, self.where), self.where)
+        return index_descriptors(decode_index(self.index_bytes(), self.where), self.where)
 
     def read_small(self, digest: str, limit: int) -> bytes:
         """A manifest or config read whole (at most `limit` bytes) and checked against its digest."""

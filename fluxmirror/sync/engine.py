@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from fluxmirror.http.tls import HostTLS
     from fluxmirror.sync.chart_plan import ChartEntry
 
-__all__ = ["Cancellation", "run_sync"]
+__all__ = ["Cancellation", "CredentialsFactory", "copy_session", "host_tls", "run_sync"]
 
 log = logging.getLogger(__name__)
 _KIB = 1024
@@ -95,8 +95,10 @@ class _Job:
     run: Callable[[JobSettings], Awaitable[TagResult]]
 
 
-def _copy_session(config: Config, registries: Registries, options: SyncOptions) -> CopySession:
-    chunk_sizes = {host.host: host.maxChunkSize * _KIB for host in config.hosts if host.maxChunkSize > 0}
+def copy_session(config: Config | None, registries: Registries, options: SyncOptions) -> CopySession:
+    """The run's copy state: `hosts[].maxChunkSize` per registry, blob parallelism from --concurrency."""
+    hosts = config.hosts if config is not None else []
+    chunk_sizes = {host.host: host.maxChunkSize * _KIB for host in hosts if host.maxChunkSize > 0}
     return CopySession(
         registries,
         chunk_size_for=lambda registry: chunk_sizes.get(registry, 0),
@@ -194,14 +196,14 @@ async def run_sync(
             )
         )
         progress.start(len(artifacts) + len(charts))
-        tls = await _host_tls(config, options)
+        tls = await host_tls(config, options)
         try:
             # Every registry request is bounded by --timeout too, so planning (which no job deadline
             # covers) cannot be held forever by a registry that trickles or never answers.
             registries = Registries(
                 http, source, insecure=options.insecure, tls=tls, request_timeout=options.timeout.total_seconds()
             )
-            run = _Run(_copy_session(config, registries, options), HelmFetcher(http), options)
+            run = _Run(copy_session(config, registries, options), HelmFetcher(http), options)
             run.export = export
             if any(artifact.spec.verify is not None for artifact in artifacts):
                 # Overlaps the first entry's tag listing; with a verification cache, sigstore-python
@@ -232,7 +234,7 @@ async def _run_all(
     return results
 
 
-async def _host_tls(config: Config, options: SyncOptions) -> HostTLS | None:
+async def host_tls(config: Config, options: SyncOptions) -> HostTLS | None:
     """Per-host TLS contexts, built off the loop (files are read); the TLS machinery, cryptography
     included, is imported only for a config that has `tls` settings."""
     if not any(host.tls is not None for host in config.hosts):

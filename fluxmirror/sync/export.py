@@ -22,7 +22,7 @@ from typing import Final
 from fluxmirror.api.archive import Archive, ArchiveBlobs
 from fluxmirror.api.config import Config
 from fluxmirror.api.report import Result
-from fluxmirror.layout import LayoutDirectory, TarWriter
+from fluxmirror.layout import REF_NAME, LayoutDirectory, TarWriter
 from fluxmirror.layout.names import INDEX_JSON, blob_name
 from fluxmirror.oci.manifests import Descriptor, parse_manifest
 from fluxmirror.sync.destinations import LayoutExport
@@ -30,7 +30,7 @@ from fluxmirror.sync.engine import Cancellation, CredentialsFactory, run_sync
 from fluxmirror.sync.events import Progress
 from fluxmirror.sync.options import SyncOptions
 
-__all__ = ["export", "is_tar_target"]
+__all__ = ["canonical_key", "export", "is_tar_target"]
 
 _MAX_MANIFEST: Final = 4 << 20
 _READ: Final = 1 << 20
@@ -64,11 +64,9 @@ async def export(
     )
     if not tar or options.dry_run:
         return results, archive
-    size, sha256 = await pack(layout, Path(target))
+    size, sha256, root_digest = await pack(layout, Path(target))
     await asyncio.to_thread(shutil.rmtree, root)
-    return results, Archive(
-        path=target, format="tar", indexDigest=archive.indexDigest, bytes=size, sha256=sha256, blobs=blobs
-    )
+    return results, Archive(path=target, format="tar", indexDigest=root_digest, bytes=size, sha256=sha256, blobs=blobs)
 
 
 def _walk(layout: LayoutDirectory) -> tuple[list[str], list[Descriptor]]:
@@ -86,9 +84,20 @@ def _walk(layout: LayoutDirectory) -> tuple[list[str], list[Descriptor]]:
         for blob in manifest.blobs:
             blobs.setdefault(blob.digest, blob)
 
-    for entry in layout.index():
+    for entry in _ordered(layout.index()):
         visit(entry.digest, entry.media_type)
     return manifests, list(blobs.values())
+
+
+def _ordered(entries: list[Descriptor]) -> list[Descriptor]:
+    """A canonical order, whatever order jobs finished in, so the same content always makes the same
+    archive."""
+    return sorted(entries, key=canonical_key)
+
+
+def canonical_key(entry: Descriptor) -> tuple[bool, str, str]:
+    """Named entries first, by name; then untagged ones (referrers), by digest."""
+    return REF_NAME not in entry.annotations, entry.annotations.get(REF_NAME, ""), entry.digest
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -97,16 +106,16 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-async def pack(layout: LayoutDirectory, target: Path) -> tuple[int, str]:
+async def pack(layout: LayoutDirectory, target: Path) -> tuple[int, str, str]:
     """Write `layout` as a deterministic tar at `target` (through `<target>.part`, renamed when
-    complete) and its `.sha256` sidecar; returns the tar's size and sha256."""
+    complete) and its `.sha256` sidecar; returns the tar's size and sha256, and its index's digest."""
     manifests, blobs = await asyncio.to_thread(_walk, layout)
     part = target.with_name(target.name + ".part")
     with part.open("wb") as stream:
         writer = TarWriter(stream)
         for digest in manifests:
             writer.add_bytes(blob_name(digest), await asyncio.to_thread(layout.read_small, digest, _MAX_MANIFEST))
-        writer.add_index(layout.index())
+        index = writer.add_index(_ordered(layout.index()))
         source = layout.blob_source()
         for blob in blobs:
             await writer.add_stream(blob_name(blob.digest), blob.size, source.read(blob.digest, 0))
@@ -114,7 +123,7 @@ async def pack(layout: LayoutDirectory, target: Path) -> tuple[int, str]:
     digest, size = await asyncio.to_thread(_sha256_of, part)
     part.replace(target)
     target.with_name(target.name + ".sha256").write_text(f"{digest}  {target.name}\n")
-    return size, digest
+    return size, digest, "sha256:" + hashlib.sha256(index).hexdigest()
 
 
 def _sha256_of(path: Path) -> tuple[str, int]:

@@ -1,0 +1,266 @@
+"""`import` (docs/airgap.md#import): push what an OCI image layout or layout tar holds to the
+registries its names say, through the same copy code as `sync`.
+
+Every `index.json` entry named `registry/repository:tag` (`org.opencontainers.image.ref.name`) is
+one row of the report, grouped by repository in index order; untagged entries whose manifest has a
+`subject` are that image's referrers, written by digest after it (through the referrers code, so
+the tag-schema index is kept where the registry has no referrers API). The archive is read in
+place: blobs stream from their files or from their offsets in the tar, re-hashed on the way, and a
+manifest is pushed only once every blob it names is at the destination. With a config, only the
+repositories its entries name are imported, and its `hosts` give the credentials, TLS and chunk
+sizes; without one, the ambient Docker config applies. Rows come in the archive's canonical order
+(by name), whatever order the export's jobs finished in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Protocol
+
+from fluxmirror.api.archive import Archive, ArchiveBlobs
+from fluxmirror.api.config import Config
+from fluxmirror.api.report import EntryStatus, ReferrerResult, Result, Status, TagResult
+from fluxmirror.errors import FluxMirrorError
+from fluxmirror.http.session import HttpSession
+from fluxmirror.layout import REF_NAME, LayoutDirectory, LayoutError, TarLayout
+from fluxmirror.layout.names import INDEX_JSON
+from fluxmirror.oci.blobs import BlobSource
+from fluxmirror.oci.client import USER_AGENT, Registries
+from fluxmirror.oci.copy import CopySession, copy_from
+from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
+from fluxmirror.oci.reference import InvalidReferenceError, Repository, parse_reference
+from fluxmirror.sync.engine import Cancellation, CredentialsFactory, copy_session, host_tls
+from fluxmirror.sync.events import JobOutcome, Progress
+from fluxmirror.sync.export import canonical_key
+from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, row, run_with_retries
+from fluxmirror.sync.options import SyncOptions
+
+__all__ = ["import_archive"]
+
+_MAX_MANIFEST: Final = 4 << 20
+
+
+class _Archive(Protocol):
+    def index(self) -> list[Descriptor]: ...
+
+    def read_small(self, digest: str, limit: int) -> bytes: ...
+
+    def blob_source(self) -> BlobSource: ...
+
+
+@dataclass(slots=True)
+class _Counted:
+    """The blobs the import actually streamed (the ones not already at the destination)."""
+
+    blobs: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _CountingSource:
+    inner: BlobSource
+    counted: _Counted
+
+    async def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
+        if offset == 0:
+            self.counted.blobs += 1
+        async for chunk in self.inner.read(digest, offset):
+            self.counted.bytes += len(chunk)
+            yield chunk
+
+
+@dataclass(frozen=True, slots=True)
+class _ArchiveOrigin:
+    """The archive as the origin of a copy: manifests by digest, blobs from their files or offsets."""
+
+    archive: _Archive
+    where: str
+    counted: _Counted
+
+    @property
+    def repository(self) -> Repository | None:
+        return None
+
+    async def manifest(self, digest: str) -> Manifest | None:
+        try:
+            raw = await asyncio.to_thread(self.archive.read_small, digest, _MAX_MANIFEST)
+        except LayoutError:
+            return None
+        return parse_manifest(raw, digest=digest)
+
+    def blobs(self) -> BlobSource:
+        return _CountingSource(self.archive.blob_source(), self.counted)
+
+    def __str__(self) -> str:
+        return self.where
+
+
+@dataclass(slots=True)
+class _Tag:
+    tag: str
+    descriptor: Descriptor
+    referrers: list[Descriptor] = field(default_factory=list)
+
+
+def _open(source: str) -> tuple[_Archive, str, bytes]:
+    """The archive at `source` (a layout directory or a tar), its format, and its index.json bytes."""
+    path = Path(source)
+    if path.is_dir():
+        if not (path / "oci-layout").is_file():
+            raise LayoutError(f"{source}: not an OCI image layout (no oci-layout file)")
+        directory = LayoutDirectory(path, create=False)
+        return directory, "layout", (path / INDEX_JSON).read_bytes()
+    archive = TarLayout(path)
+    return archive, "tar", archive.index_bytes()
+
+
+def _allowed(config: Config | None) -> set[str] | None:
+    """The destination repositories a config names (None: no config, everything is imported)."""
+    if config is None or not (config.artifacts or config.charts):
+        return None
+    names = {artifact.destination for artifact in config.artifacts}
+    names |= {f"{chart.destination.removeprefix('oci://').rstrip('/')}/{chart.name}" for chart in config.charts}
+    return names
+
+
+def _plan(archive: _Archive, where: str, allowed: set[str] | None) -> dict[Repository, list[_Tag]]:
+    """The archive's tagged images by repository (index order), each with its referrers."""
+    repositories: dict[Repository, list[_Tag]] = {}
+    by_digest: dict[str, list[_Tag]] = {}
+    untagged: list[Descriptor] = []
+    for descriptor in sorted(archive.index(), key=canonical_key):
+        name = descriptor.annotations.get(REF_NAME)
+        if name is None:
+            untagged.append(descriptor)
+            continue
+        try:
+            reference = parse_reference(name)
+        except InvalidReferenceError as exc:
+            raise LayoutError(f"{where}: index.json names {name!r}, not a full reference: {exc}") from None
+        if "/" not in name or not reference.tag or name.startswith(reference.tag):
+            raise LayoutError(
+                f"{where}: index.json names {name!r}: import needs full references (registry/repository:tag)"
+            )
+        if allowed is not None and str(reference.repository) not in allowed and name.rsplit(":", 1)[0] not in allowed:
+            continue
+        entry = _Tag(reference.tag, descriptor)
+        repositories.setdefault(reference.repository, []).append(entry)
+        by_digest.setdefault(descriptor.digest, []).append(entry)
+    for descriptor in untagged:
+        manifest = parse_manifest(archive.read_small(descriptor.digest, _MAX_MANIFEST), digest=descriptor.digest)
+        if manifest.subject is not None:
+            for entry in by_digest.get(manifest.subject.digest, []):
+                entry.referrers.append(descriptor)
+    return repositories
+
+
+async def import_archive(
+    config: Config | None,
+    options: SyncOptions,
+    source: str,
+    credentials: CredentialsFactory,
+    progress: Progress,
+    cancellation: Cancellation,
+) -> tuple[list[Result], Archive]:
+    """Import the archive at `source`; one result per destination repository, and the archive block."""
+    archive, archive_format, index = await asyncio.to_thread(_open, source)
+    plan = await asyncio.to_thread(_plan, archive, source, _allowed(config))
+    settings = JobSettings(
+        retries=options.retries, timeout=options.timeout, overwrite=options.overwrite, dry_run=options.dry_run
+    )
+    counted = _Counted()
+    results: list[Result] = []
+    tls = await host_tls(config, options) if config is not None else None
+    progress.start(len(plan))
+    async with HttpSession(user_agent=USER_AGENT, max_connections=max(64, options.concurrency * 8)) as http:
+        registries = Registries(
+            http,
+            await credentials(http),
+            insecure=options.insecure,
+            tls=tls,
+            request_timeout=options.timeout.total_seconds(),
+        )
+        session = copy_session(config, registries, options)
+        origin = _ArchiveOrigin(archive, source, counted)
+        limit = asyncio.Semaphore(options.concurrency)
+        for repository, tags in plan.items():
+
+            async def one(entry: _Tag, repository: Repository = repository) -> TagResult:
+                async with limit:
+                    with cancellation.stoppable():
+                        row_ = await run_with_retries(
+                            lambda: _attempt(session, origin, repository, entry, settings),
+                            row_id=entry.tag,
+                            job_id=f"{source}:{repository}:{entry.tag}",
+                            settings=settings,
+                        )
+                progress.job_finished(
+                    JobOutcome(
+                        entry=str(repository),
+                        ident=entry.tag,
+                        status=row_.status,
+                        destination=f"{repository}:{entry.tag}",
+                        error=row_.error,
+                    )
+                )
+                return row_
+
+            rows = list(await asyncio.gather(*(one(entry) for entry in tags)))
+            results.append(Result(source=source, destination=str(repository), status=EntryStatus.COMPLETED, tags=rows))
+            progress.entry_finished()
+    blobs = ArchiveBlobs(pushed=counted.blobs, bytesPushed=counted.bytes)
+    digest = "sha256:" + hashlib.sha256(index).hexdigest()
+    return results, Archive(path=source, format=archive_format, indexDigest=digest, blobs=blobs)
+
+
+async def _attempt(
+    session: CopySession, origin: _ArchiveOrigin, repository: Repository, entry: _Tag, settings: JobSettings
+) -> TagResult:
+    client = session.registries.client(repository.registry)
+    digest = entry.descriptor.digest
+    where = f"{repository}:{entry.tag}"
+    try:
+        existing = await client.resolve_digest(repository.path, entry.tag)
+    except FluxMirrorError as exc:
+        raise JobFailure(exc.prefixed(f"digest {where}"), digest) from exc
+    status = decide(digest, existing, settings)
+    if status in WRITES:
+        try:
+            manifest = await origin.manifest(digest)
+            if manifest is None:
+                raise LayoutError(f"{origin}: manifest {digest} of {where} is not in the archive")
+            await copy_from(session, origin, repository, manifest, entry.tag)
+        except FluxMirrorError as exc:
+            raise JobFailure(exc.prefixed(f"import {origin} -> {where}"), digest) from exc
+    referrers = await _referrers(session, origin, repository, entry.referrers, settings)
+    tag_row = row(entry.tag, status, digest)
+    return TagResult(tag=tag_row.tag, status=tag_row.status, digest=digest, reason=tag_row.reason, referrers=referrers)
+
+
+async def _referrers(
+    session: CopySession,
+    origin: _ArchiveOrigin,
+    repository: Repository,
+    referrers: Sequence[Descriptor],
+    settings: JobSettings,
+) -> list[ReferrerResult]:
+    client = session.registries.client(repository.registry)
+    rows: list[ReferrerResult] = []
+    for descriptor in referrers:
+        digest = descriptor.digest
+        try:
+            manifest = await origin.manifest(digest)
+            existing = await client.resolve_digest(repository.path, digest)
+            status = decide(digest, existing, settings)
+            if status in WRITES and manifest is not None:
+                await copy_from(session, origin, repository, manifest, digest)
+        except FluxMirrorError as exc:
+            rows.append(ReferrerResult(digest=digest, artifactType=descriptor.artifact_type, status=Status.FAILED))
+            raise JobFailure(exc.prefixed(f"import referrer {digest} -> {repository}"), "", rows) from exc
+        artifact_type = manifest.artifact_type if manifest is not None else descriptor.artifact_type
+        rows.append(ReferrerResult(digest=digest, artifactType=artifact_type, status=status))
+    return rows

@@ -1,0 +1,151 @@
+"""`export` then `import` across an air gap lands what `sync` would, through a layout directory or a
+deterministic tar, and other tools read what export writes.
+
+Everything is the real thing: docker-registry as source and destinations, the CLI as a child
+process, skopeo reading the archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from harness import images
+from harness.referrers import SBOM, fallback_tag, publish_referrers, referrer
+from harness.registry import Registry, RegistryFactory
+from harness.runner import FLUXMIRROR, Run, entry, sync
+
+pytestmark = pytest.mark.registry
+
+
+def run(tmp_path: Path, *argv: str, stdin: str | None = None) -> Run:
+    completed = subprocess.run(
+        [str(FLUXMIRROR), *argv], input=stdin, capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
+    return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+def write_config(tmp_path: Path, artifacts: list[dict[str, Any]], name: str = "mirror.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(
+        yaml.safe_dump({"apiVersion": "mirror.plugin.fluxcd.io/v1beta1", "kind": "Config", "artifacts": artifacts})
+    )
+    return path
+
+
+def seed(registry: Registry, repo: str) -> dict[str, images.Manifest]:
+    """Two images (real tar.gz layers) and an SBOM referrer on the newer one."""
+    pushed = {}
+    for tag, seed_ in (("1.0.0", 71), ("2.0.0", 72)):
+        image = images.make_image([4096, 70_000], seed=seed_)
+        images.push(registry, repo, tag, image)
+        pushed[tag] = image
+    publish_referrers(registry, repo, pushed["2.0.0"], [referrer(pushed["2.0.0"], SBOM, seed=73)])
+    return pushed
+
+
+def mirrored(registry: Registry, repo: str, tags: list[str]) -> dict[str, str]:
+    return {tag: images.get_manifest(registry, repo, tag).digest for tag in tags}
+
+
+@pytest.mark.parametrize("form", ["layout", "tar"])
+def test_export_then_import_equals_sync(
+    tmp_path: Path, registry: Registry, registry_factory: RegistryFactory, unique_repo: str, form: str
+) -> None:
+    pushed = seed(registry, unique_repo)
+    far, baseline = registry_factory(), registry_factory()
+    spec = {"selector": {"limit": 0}, "includeReferrers": True}
+    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", **spec)])
+    target = str(tmp_path / ("archive.tar" if form == "tar" else "archive"))
+    exported = run(tmp_path, "export", str(config), "--to", target, "-o", "json")
+    assert exported.code == 0, exported.stdout + exported.stderr
+    report = json.loads(exported.stdout)
+    assert (report["apiVersion"], report["kind"]) == ("fluxmirror.dev/v1alpha1", "ExportReport")
+    assert [row["status"] for row in report["report"]["results"][0]["tags"]] == ["copied", "copied"]
+    assert report["report"]["archive"]["format"] == form
+    if form == "tar":
+        assert not Path(f"{target}.staging").exists()
+        sidecar = Path(f"{target}.sha256").read_text().split()
+        assert sidecar == [hashlib.sha256(Path(target).read_bytes()).hexdigest(), "archive.tar"]
+
+    imported = run(tmp_path, "import", target, "-o", "json")
+    assert imported.code == 0, imported.stdout + imported.stderr
+    import_report = json.loads(imported.stdout)
+    assert import_report["kind"] == "ImportReport"
+    assert import_report["report"]["archive"]["indexDigest"] == report["report"]["archive"]["indexDigest"]
+    rows = import_report["report"]["results"][0]["tags"]
+    assert [(row["tag"], row["status"], row["digest"]) for row in rows] == [  # the archive's order: by name
+        ("1.0.0", "copied", pushed["1.0.0"].digest),
+        ("2.0.0", "copied", pushed["2.0.0"].digest),
+    ]
+    assert [(r["artifactType"], r["status"]) for r in rows[1]["referrers"]] == [(SBOM, "copied")]
+
+    synced = sync(tmp_path, [entry(registry, baseline, unique_repo, "mirror/app", **spec)])
+    assert synced.code == 0
+    assert mirrored(far, "mirror/app", ["1.0.0", "2.0.0"]) == mirrored(baseline, "mirror/app", ["1.0.0", "2.0.0"])
+    index_tag = fallback_tag(pushed["2.0.0"].digest)
+    far_index = json.loads(images.get_manifest(far, "mirror/app", index_tag).data)
+    baseline_index = json.loads(images.get_manifest(baseline, "mirror/app", index_tag).data)
+    assert [d["digest"] for d in far_index["manifests"]] == [d["digest"] for d in baseline_index["manifests"]]
+
+    again = run(tmp_path, "import", target, "-o", "json")
+    assert [row["status"] for row in json.loads(again.stdout)["report"]["results"][0]["tags"]] == ["skipped"] * 2
+
+
+def test_a_tar_export_is_deterministic_and_manifests_come_first(
+    tmp_path: Path, registry: Registry, unique_repo: str
+) -> None:
+    seed(registry, unique_repo)
+    config = write_config(tmp_path, [entry(registry, registry, unique_repo, "far/app", selector={"limit": 0})])
+    first, second = tmp_path / "a.tar", tmp_path / "b.tar"
+    for target in (first, second):
+        done = run(tmp_path, "export", str(config), "--to", str(target))
+        assert done.code == 0, done.stderr
+    assert first.read_bytes() == second.read_bytes()
+
+    with tarfile.open(first) as archive:
+        members = archive.getmembers()
+        index = archive.extractfile("index.json")
+        assert index is not None
+        manifest_blobs = {entry["digest"].replace(":", "/") for entry in json.loads(index.read())["manifests"]}
+    names = [member.name for member in members]
+    assert names[0] == "oci-layout"
+    index_at = names.index("index.json")
+    assert all(f"blobs/{digest}" in names[1:index_at] for digest in manifest_blobs)
+    assert all(member.mtime == 0 and member.uid == 0 and member.mode == 0o644 for member in members)
+
+
+def test_skopeo_reads_what_export_writes(tmp_path: Path, registry: Registry, unique_repo: str) -> None:
+    pushed = seed(registry, unique_repo)
+    destination = f"{registry.host}/far/app"
+    config = write_config(tmp_path, [{"source": f"{registry.host}/{unique_repo}", "destination": destination}])
+    directory, archive = tmp_path / "layout", tmp_path / "layout.tar"
+    for target in (directory, archive):
+        assert run(tmp_path, "export", str(config), "--to", str(target)).code == 0
+    for transport in (f"oci:{directory}", f"oci-archive:{archive}"):
+        raw = subprocess.run(
+            ["skopeo", "inspect", "--raw", f"{transport}:{destination}:2.0.0"], capture_output=True, check=True
+        ).stdout
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == pushed["2.0.0"].digest
+
+
+def test_import_refuses_tag_only_names_in_one_line(tmp_path: Path, registry: Registry, unique_repo: str) -> None:
+    images.push(registry, unique_repo, "v1", images.make_image([1024], seed=74))
+    layout = tmp_path / "skopeo-layout"
+    subprocess.run(
+        ["skopeo", "copy", "--src-tls-verify=false", f"docker://{registry.host}/{unique_repo}:v1", f"oci:{layout}:v1"],
+        check=True,
+        capture_output=True,
+    )
+    done = run(tmp_path, "import", str(layout))
+    assert (done.code, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"✗ {layout}: index.json names 'v1': import needs full references (registry/repository:tag)\n"
+    )
