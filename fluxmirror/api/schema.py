@@ -1,7 +1,8 @@
 """JSON Schemas generated from the wire types, so the published schemas can never drift from the code.
 
-`python -m fluxmirror.api.schema DIR` (run by `make schemas`) writes `config-v1beta1.json` and
-`report-v1beta1.json`; a test fails when the committed files differ from what this produces.
+`python -m fluxmirror.api.schema DIR` (run by `make schemas`) writes `config-v1beta1.json`,
+`report-v1beta1.json` and fluxmirror's own `export-report-v1alpha1.json` and
+`import-report-v1alpha1.json`; a test fails when the committed files differ from what this produces.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any
 
 import msgspec
 
+from fluxmirror.api.archive import ArchiveReport
 from fluxmirror.api.config import Config
 from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import Report
 
-__all__ = ["SCHEMA_FILES", "config_schema", "render", "report_schema"]
+__all__ = ["SCHEMA_FILES", "config_schema", "export_report_schema", "import_report_schema", "render", "report_schema"]
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _GO_DURATION = r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"
@@ -42,7 +44,20 @@ def report_schema() -> dict[str, Any]:
     return _document(Report, "flux mirror sync Report (mirror.plugin.fluxcd.io/v1beta1)")
 
 
-SCHEMA_FILES = {"config-v1beta1.json": config_schema, "report-v1beta1.json": report_schema}
+def export_report_schema() -> dict[str, Any]:
+    return _document(ArchiveReport, "fluxmirror ExportReport (fluxmirror.dev/v1alpha1)")
+
+
+def import_report_schema() -> dict[str, Any]:
+    return _document(ArchiveReport, "fluxmirror ImportReport (fluxmirror.dev/v1alpha1)")
+
+
+SCHEMA_FILES = {
+    "config-v1beta1.json": config_schema,
+    "report-v1beta1.json": report_schema,
+    "export-report-v1alpha1.json": export_report_schema,
+    "import-report-v1alpha1.json": import_report_schema,
+}
 
 
 def render(schema: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from harness import images
@@ -23,6 +24,8 @@ from harness.registry import Registry, RegistryFactory
 from harness.runner import FLUXMIRROR, Run, entry, sync
 
 pytestmark = pytest.mark.registry
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def run(tmp_path: Path, *argv: str, stdin: str | None = None) -> Run:
@@ -67,6 +70,7 @@ def test_export_then_import_equals_sync(
     exported = run(tmp_path, "export", str(config), "--to", target, "-o", "json")
     assert exported.code == 0, exported.stdout + exported.stderr
     report = json.loads(exported.stdout)
+    jsonschema.validate(report, json.loads((DOCS / "export-report-v1alpha1.json").read_text()))
     assert (report["apiVersion"], report["kind"]) == ("fluxmirror.dev/v1alpha1", "ExportReport")
     assert [row["status"] for row in report["report"]["results"][0]["tags"]] == ["copied", "copied"]
     assert report["report"]["archive"]["format"] == form
@@ -78,6 +82,7 @@ def test_export_then_import_equals_sync(
     imported = run(tmp_path, "import", target, "-o", "json")
     assert imported.code == 0, imported.stdout + imported.stderr
     import_report = json.loads(imported.stdout)
+    jsonschema.validate(import_report, json.loads((DOCS / "import-report-v1alpha1.json").read_text()))
     assert import_report["kind"] == "ImportReport"
     assert import_report["report"]["archive"]["indexDigest"] == report["report"]["archive"]["indexDigest"]
     rows = import_report["report"]["results"][0]["tags"]
