@@ -3,11 +3,12 @@ air gap (docs/airgap.md)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fluxmirror.api.archive import EXPORT_KIND
+from fluxmirror.cli.archive_command import ArchiveCommand
 from fluxmirror.cli.options import NoEnvsubstOption
 from fluxmirror.cli.sync import (
     ConcurrencyOption,
@@ -29,48 +30,12 @@ from fluxmirror.cli.sync import (
 from fluxmirror.errors import UsageError
 
 if TYPE_CHECKING:
-    from fluxmirror.api.archive import Archive, ArchiveReport
-    from fluxmirror.api.config import Config
-    from fluxmirror.api.duration import Duration
+    from fluxmirror.api.archive import Archive
     from fluxmirror.api.report import Result
     from fluxmirror.sync.engine import Cancellation, CredentialsFactory
     from fluxmirror.sync.events import Progress
-    from fluxmirror.sync.options import SyncOptions
 
 __all__ = ["export"]
-
-
-class ExportCommand:
-    """The run of `export` and its `ExportReport` (the sync report's body plus `archive`)."""
-
-    def __init__(self, config: Config, options: SyncOptions, target: str) -> None:
-        self.config, self.options, self.target = config, options, target
-        self.archive: Archive | None = None
-
-    async def run(
-        self, credentials: CredentialsFactory, progress: Progress, cancellation: Cancellation
-    ) -> list[Result]:
-        from fluxmirror.sync.export import export as run_export
-
-        results, self.archive = await run_export(
-            self.config, self.options, self.target, credentials, progress, cancellation
-        )
-        return results
-
-    def report(self, results: list[Result], duration: Duration, finished_at: datetime) -> ArchiveReport:
-        from fluxmirror.api.archive import EXPORT_KIND
-        from fluxmirror.sync.report import build_archive_report
-
-        assert self.archive is not None
-        return build_archive_report(EXPORT_KIND, results, self.archive, duration=duration, finished_at=finished_at)
-
-    def closing_lines(self) -> list[str]:
-        from fluxmirror.sync.report import archive_line
-
-        if self.archive is None:
-            return []
-        moved = f"{self.archive.blobs.written} blob(s), {self.archive.blobs.bytesWritten} bytes written"
-        return [archive_line(self.archive, moved)]
 
 
 def export(
@@ -111,4 +76,15 @@ def export(
         state_dir=state_dir,
     )
     loaded = load_run_config(config, no_envsubst)
-    return run_command(flags, loaded, ExportCommand(loaded, flags.options, to))
+
+    async def runner(
+        credentials: CredentialsFactory, progress: Progress, cancellation: Cancellation
+    ) -> tuple[list[Result], Archive]:
+        from fluxmirror.sync.export import export as run_export
+
+        return await run_export(loaded, flags.options, to, credentials, progress, cancellation)
+
+    def moved(archive: Archive) -> str:
+        return f"{archive.blobs.written} blob(s), {archive.blobs.bytesWritten} bytes written"
+
+    return run_command(flags, loaded, ArchiveCommand(EXPORT_KIND, runner, moved))

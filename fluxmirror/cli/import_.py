@@ -3,11 +3,12 @@ names say (docs/airgap.md#import)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fluxmirror.api.archive import IMPORT_KIND
+from fluxmirror.cli.archive_command import ArchiveCommand
 from fluxmirror.cli.options import NoEnvsubstOption
 from fluxmirror.cli.sync import (
     ConcurrencyOption,
@@ -26,48 +27,12 @@ from fluxmirror.cli.sync import (
 )
 
 if TYPE_CHECKING:
-    from fluxmirror.api.archive import Archive, ArchiveReport
-    from fluxmirror.api.config import Config
-    from fluxmirror.api.duration import Duration
+    from fluxmirror.api.archive import Archive
     from fluxmirror.api.report import Result
     from fluxmirror.sync.engine import Cancellation, CredentialsFactory
     from fluxmirror.sync.events import Progress
-    from fluxmirror.sync.options import SyncOptions
 
 __all__ = ["import_command"]
-
-
-class ImportCommand:
-    """The run of `import` and its `ImportReport`."""
-
-    def __init__(self, config: Config | None, options: SyncOptions, source: str) -> None:
-        self.config, self.options, self.source = config, options, source
-        self.archive: Archive | None = None
-
-    async def run(
-        self, credentials: CredentialsFactory, progress: Progress, cancellation: Cancellation
-    ) -> list[Result]:
-        from fluxmirror.sync.importer import import_archive
-
-        results, self.archive = await import_archive(
-            self.config, self.options, self.source, credentials, progress, cancellation
-        )
-        return results
-
-    def report(self, results: list[Result], duration: Duration, finished_at: datetime) -> ArchiveReport:
-        from fluxmirror.api.archive import IMPORT_KIND
-        from fluxmirror.sync.report import build_archive_report
-
-        assert self.archive is not None
-        return build_archive_report(IMPORT_KIND, results, self.archive, duration=duration, finished_at=finished_at)
-
-    def closing_lines(self) -> list[str]:
-        from fluxmirror.sync.report import archive_line
-
-        if self.archive is None:
-            return []
-        moved = f"{self.archive.blobs.pushed} blob(s), {self.archive.blobs.bytesPushed} bytes pushed"
-        return [archive_line(self.archive, moved)]
 
 
 def import_command(
@@ -106,5 +71,15 @@ def import_command(
         insecure=insecure,
     )
     loaded = load_run_config(config, no_envsubst, require_entries=False) if config is not None else None
-    command = ImportCommand(loaded, flags.options, source)
-    return run_command(flags, loaded, command)
+
+    async def runner(
+        credentials: CredentialsFactory, progress: Progress, cancellation: Cancellation
+    ) -> tuple[list[Result], Archive]:
+        from fluxmirror.sync.importer import import_archive
+
+        return await import_archive(loaded, flags.options, source, credentials, progress, cancellation)
+
+    def moved(archive: Archive) -> str:
+        return f"{archive.blobs.pushed} blob(s), {archive.blobs.bytesPushed} bytes pushed"
+
+    return run_command(flags, loaded, ArchiveCommand(IMPORT_KIND, runner, moved))
