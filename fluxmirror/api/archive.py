@@ -53,6 +53,7 @@ class Archive(_Struct, kw_only=True):
     bytes: Annotated[int, _doc("Size of the tar file.")] = 0
     sha256: Annotated[str, _doc("sha256 of the tar file (also in its .sha256 sidecar).")] = ""
     blobs: ArchiveBlobs = msgspec.field(default_factory=ArchiveBlobs)
+    verified: Annotated[bool | None, _doc("import --verify-only: whether every byte hashed as named.")] = None
 
 
 class ArchiveReportBody(ReportBody, kw_only=True):

@@ -55,6 +55,18 @@ def import_command(
     verbose: VerboseOption = False,
     no_progress: NoProgressOption = False,
     insecure: InsecureOption = False,
+    verify_only: Annotated[
+        bool, typer.Option("--verify-only", help="Hash every blob the archive's images need; push nothing.")
+    ] = False,
+    map_tag_only_to: Annotated[
+        str | None,
+        typer.Option(
+            "--map-tag-only-to",
+            metavar="REPOSITORY",
+            help="Place tag-only names (from skopeo or umoci) in this registry/repository.",
+            show_default=False,
+        ),
+    ] = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Push an air-gap archive's images, charts and referrers to the registries their names say."""
@@ -77,9 +89,20 @@ def import_command(
     ) -> tuple[list[Result], Archive]:
         from fluxmirror.sync.importer import import_archive
 
-        return await import_archive(loaded, flags.options, source, credentials, progress, cancellation)
+        return await import_archive(
+            loaded,
+            flags.options,
+            source,
+            credentials,
+            progress,
+            cancellation,
+            verify_only=verify_only,
+            map_tag_only=map_tag_only_to,
+        )
 
     def moved(archive: Archive) -> str:
+        if archive.verified is not None:
+            return "every blob verified" if archive.verified else "verification FAILED"
         return f"{archive.blobs.pushed} blob(s), {archive.blobs.bytesPushed} bytes pushed"
 
     return run_command(flags, loaded, ArchiveCommand(IMPORT_KIND, runner, moved))

@@ -31,6 +31,7 @@ from fluxmirror.layout.names import INDEX_JSON
 from fluxmirror.oci.blobs import BlobSource
 from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession, copy_from
+from fluxmirror.oci.digests import new_hasher
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.reference import InvalidReferenceError, Repository, parse_reference
 from fluxmirror.sync.engine import Cancellation, CredentialsFactory, copy_session, host_tls
@@ -127,8 +128,11 @@ def _allowed(config: Config | None) -> set[str] | None:
     return names
 
 
-def _plan(archive: _Archive, where: str, allowed: set[str] | None) -> dict[Repository, list[_Tag]]:
-    """The archive's tagged images by repository (index order), each with its referrers."""
+def _plan(
+    archive: _Archive, where: str, allowed: set[str] | None, map_tag_only: str | None
+) -> dict[Repository, list[_Tag]]:
+    """The archive's tagged images by repository (canonical order), each with its referrers. A
+    tag-only name (what skopeo or umoci write) is placed in `map_tag_only`, or refused."""
     repositories: dict[Repository, list[_Tag]] = {}
     by_digest: dict[str, list[_Tag]] = {}
     untagged: list[Descriptor] = []
@@ -137,13 +141,16 @@ def _plan(archive: _Archive, where: str, allowed: set[str] | None) -> dict[Repos
         if name is None:
             untagged.append(descriptor)
             continue
+        if map_tag_only is not None and "/" not in name and ":" not in name:
+            name = f"{map_tag_only}:{name}"
         try:
             reference = parse_reference(name)
         except InvalidReferenceError as exc:
             raise LayoutError(f"{where}: index.json names {name!r}, not a full reference: {exc}") from None
         if "/" not in name or not reference.tag or name.startswith(reference.tag):
             raise LayoutError(
-                f"{where}: index.json names {name!r}: import needs full references (registry/repository:tag)"
+                f"{where}: index.json names {name!r}: import needs full references (registry/repository:tag); "
+                "--map-tag-only-to REPOSITORY places tag-only names"
             )
         if allowed is not None and str(reference.repository) not in allowed and name.rsplit(":", 1)[0] not in allowed:
             continue
@@ -165,10 +172,17 @@ async def import_archive(
     credentials: CredentialsFactory,
     progress: Progress,
     cancellation: Cancellation,
+    *,
+    verify_only: bool = False,
+    map_tag_only: str | None = None,
 ) -> tuple[list[Result], Archive]:
-    """Import the archive at `source`; one result per destination repository, and the archive block."""
+    """Import the archive at `source`; one result per destination repository, and the archive block.
+    `verify_only` hashes every blob the named images need and pushes nothing (no registry is
+    contacted): a verified tag is `skipped`, a broken one `failed`, and `archive.verified` sums up."""
     archive, archive_format, index = await asyncio.to_thread(_open, source)
-    plan = await asyncio.to_thread(_plan, archive, source, _allowed(config))
+    plan = await asyncio.to_thread(_plan, archive, source, _allowed(config), map_tag_only)
+    if verify_only:
+        return await _verify_only(archive, archive_format, index, source, plan, progress)
     settings = JobSettings(
         retries=options.retries, timeout=options.timeout, overwrite=options.overwrite, dry_run=options.dry_run
     )
@@ -264,3 +278,80 @@ async def _referrers(
         artifact_type = manifest.artifact_type if manifest is not None else descriptor.artifact_type
         rows.append(ReferrerResult(digest=digest, artifactType=artifact_type, status=status))
     return rows
+
+
+async def _verify_only(
+    archive: _Archive,
+    archive_format: str,
+    index: bytes,
+    source: str,
+    plan: dict[Repository, list[_Tag]],
+    progress: Progress,
+) -> tuple[list[Result], Archive]:
+    counted = _Counted()
+    origin = _ArchiveOrigin(archive, source, counted)
+    checked: dict[str, str | None] = {}  # digest -> error (None: verified), so a shared blob is hashed once
+    results: list[Result] = []
+    progress.start(len(plan))
+    for repository, tags in plan.items():
+        rows = []
+        for entry in tags:
+            error = await _verify_tree(origin, entry.descriptor.digest, checked)
+            for referrer in entry.referrers:
+                error = error or await _verify_tree(origin, referrer.digest, checked)
+            where = f"{repository}:{entry.tag}"
+            row_ = (
+                TagResult(tag=entry.tag, status=Status.FAILED, error=f"verify {source} -> {where}: {error}")
+                if error
+                else TagResult(tag=entry.tag, status=Status.SKIPPED, digest=entry.descriptor.digest)
+            )
+            progress.job_finished(
+                JobOutcome(
+                    entry=str(repository), ident=entry.tag, status=row_.status, destination=where, error=row_.error
+                )
+            )
+            rows.append(row_)
+        results.append(Result(source=source, destination=str(repository), status=EntryStatus.COMPLETED, tags=rows))
+        progress.entry_finished()
+    verified = all(error is None for error in checked.values())
+    digest = "sha256:" + hashlib.sha256(index).hexdigest()
+    return results, Archive(path=source, format=archive_format, indexDigest=digest, verified=verified)
+
+
+async def _verify_tree(origin: _ArchiveOrigin, digest: str, checked: dict[str, str | None]) -> str | None:
+    """The first problem in the tree of the manifest `digest` (None: every byte hashes as named)."""
+    if digest in checked:
+        return checked[digest]
+    try:
+        manifest = await origin.manifest(digest)
+        if manifest is None:
+            raise LayoutError(f"manifest {digest} is not in the archive")
+        for child in manifest.children:
+            problem = await _verify_tree(origin, child.digest, checked)
+            if problem:
+                raise LayoutError(problem)
+        for blob in manifest.blobs:
+            if blob.digest not in checked:
+                checked[blob.digest] = await _verify_blob(origin, blob)
+            if checked[blob.digest]:
+                raise LayoutError(str(checked[blob.digest]))
+    except FluxMirrorError as exc:
+        checked[digest] = str(exc)
+        return checked[digest]
+    checked[digest] = None
+    return None
+
+
+async def _verify_blob(origin: _ArchiveOrigin, blob: Descriptor) -> str | None:
+    hasher = new_hasher(blob.digest)
+    size = 0
+    try:
+        async for chunk in origin.archive.blob_source().read(blob.digest, 0):
+            hasher.update(chunk)
+            size += len(chunk)
+    except FluxMirrorError as exc:
+        return str(exc)
+    actual = f"{blob.digest.partition(':')[0]}:{hasher.hexdigest()}"
+    if size != blob.size or actual != blob.digest:
+        return f"blob {blob.digest}: content hashes to {actual} ({size} of {blob.size} bytes)"
+    return None

@@ -152,5 +152,105 @@ def test_import_refuses_tag_only_names_in_one_line(tmp_path: Path, registry: Reg
     done = run(tmp_path, "import", str(layout))
     assert (done.code, done.stdout) == (1, "")
     assert done.stderr == (
-        f"✗ {layout}: index.json names 'v1': import needs full references (registry/repository:tag)\n"
+        f"✗ {layout}: index.json names 'v1': import needs full references (registry/repository:tag); "
+        "--map-tag-only-to REPOSITORY places tag-only names\n"
     )
+
+
+def test_layouts_written_by_skopeo_and_umoci_import_with_a_mapping(
+    tmp_path: Path, registry: Registry, registry_factory: RegistryFactory, unique_repo: str
+) -> None:
+    image = images.make_image([2048], seed=75)
+    images.push(registry, unique_repo, "v1", image)
+    skopeo_layout, umoci_layout = tmp_path / "skopeo", tmp_path / "umoci"
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--src-tls-verify=false",
+            f"docker://{registry.host}/{unique_repo}:v1",
+            f"oci:{skopeo_layout}:v1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["umoci", "init", "--layout", str(umoci_layout)], check=True, capture_output=True)
+    subprocess.run(["umoci", "new", "--image", f"{umoci_layout}:empty"], check=True, capture_output=True)
+    far = registry_factory()
+    for layout, tag in ((skopeo_layout, "v1"), (umoci_layout, "empty")):
+        done = run(tmp_path, "import", str(layout), "--map-tag-only-to", f"{far.host}/imported", "-o", "json")
+        assert done.code == 0, done.stdout + done.stderr
+        [row] = json.loads(done.stdout)["report"]["results"][0]["tags"]
+        assert (row["tag"], row["status"]) == (tag, "copied")
+        assert images.get_manifest(far, "imported", tag).digest == row["digest"]
+    assert images.get_manifest(far, "imported", "v1").digest == image.digest
+
+
+def _flip_a_layer_byte(archive: Path, layer_digest: str) -> None:
+    with tarfile.open(archive) as tar:
+        member = tar.getmember("blobs/" + layer_digest.replace(":", "/"))
+    with archive.open("r+b") as file:
+        file.seek(member.offset_data + member.size // 2)
+        byte = file.read(1)
+        file.seek(-1, 1)
+        file.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_a_flipped_byte_fails_only_its_tag_and_verify_only_reports_it(
+    tmp_path: Path, registry: Registry, registry_factory: RegistryFactory, unique_repo: str
+) -> None:
+    pushed = seed(registry, unique_repo)
+    far = registry_factory()
+    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
+    archive = tmp_path / "archive.tar"
+    assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
+    _flip_a_layer_byte(archive, pushed["1.0.0"].layers[1].digest)
+
+    checked = run(tmp_path, "import", str(archive), "--verify-only", "-o", "json")
+    assert checked.code == 1
+    report = json.loads(checked.stdout)["report"]
+    assert report["archive"]["verified"] is False
+    rows = {row["tag"]: row for row in report["results"][0]["tags"]}
+    assert rows["2.0.0"]["status"] == "skipped"
+    assert rows["1.0.0"]["status"] == "failed" and "content hashes to sha256:" in rows["1.0.0"]["error"]
+    assert images.tags_of(far, "mirror/app") == []  # verify-only pushes nothing
+
+    imported = run(tmp_path, "import", str(archive), "-o", "json")
+    assert imported.code == 1
+    rows = {row["tag"]: row for row in json.loads(imported.stdout)["report"]["results"][0]["tags"]}
+    assert rows["2.0.0"]["status"] == "copied"
+    assert rows["1.0.0"]["status"] == "failed" and "content hashes to" in rows["1.0.0"]["error"]
+    assert images.tags_of(far, "mirror/app") == ["2.0.0"]  # no manifest for the broken tag
+
+
+def test_a_truncated_tar_is_one_line(tmp_path: Path, registry: Registry, unique_repo: str) -> None:
+    seed(registry, unique_repo)
+    config = write_config(tmp_path, [entry(registry, registry, unique_repo, "far/app", selector={"limit": 0})])
+    archive = tmp_path / "archive.tar"
+    assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    done = run(tmp_path, "import", str(archive))
+    assert (done.code, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"✗ {archive}: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_two_exporters_into_one_directory_keep_every_tag(tmp_path: Path, registry: Registry, unique_repo: str) -> None:
+    for repo in (unique_repo, f"{unique_repo}-b"):
+        seed(registry, repo)
+    configs = [
+        write_config(tmp_path, [entry(registry, registry, repo, f"far/{name}", selector={"limit": 0})], f"{name}.yaml")
+        for repo, name in ((unique_repo, "one"), (f"{unique_repo}-b", "two"))
+    ]
+    layout = tmp_path / "shared"
+    children = [
+        subprocess.Popen([str(FLUXMIRROR), "export", str(config), "--to", str(layout)], stdout=subprocess.DEVNULL)
+        for config in configs
+    ]
+    assert [child.wait(timeout=120) for child in children] == [0, 0]
+    names = sorted(
+        entry["annotations"]["org.opencontainers.image.ref.name"]
+        for entry in json.loads((layout / "index.json").read_text())["manifests"]
+        if "annotations" in entry
+    )
+    assert names == sorted(f"{registry.host}/far/{name}:{tag}" for name in ("one", "two") for tag in ("1.0.0", "2.0.0"))
