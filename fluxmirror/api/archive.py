@@ -20,6 +20,7 @@ __all__ = [
     "ArchiveBlobs",
     "ArchiveReport",
     "ArchiveReportBody",
+    "ArchiveVolume",
 ]
 
 ARCHIVE_API_VERSION: Final = "fluxmirror.dev/v1alpha1"
@@ -46,6 +47,13 @@ class ArchiveBlobs(_Struct):
     bytesPushed: Annotated[int, _doc("Bytes of the blobs uploaded (import).")] = 0
 
 
+class ArchiveVolume(_Struct, kw_only=True):
+    name: Annotated[str, _doc("Volume file name (FILE.tar.000, …).")]
+    bytes: Annotated[int, _doc("Size of the volume.")]
+    sha256: Annotated[str, _doc("sha256 of the volume (also in its .sha256 sidecar).")]
+    blobs: Annotated[int, _doc("Blobs (configs and layers) the volume holds; every volume holds every manifest.")]
+
+
 class Archive(_Struct, kw_only=True):
     path: Annotated[str, _doc("The layout directory or tar file.")]
     format: Annotated[str, _doc("`layout` (a directory) or `tar`.", enum=("layout", "tar"))]
@@ -54,6 +62,7 @@ class Archive(_Struct, kw_only=True):
     sha256: Annotated[str, _doc("sha256 of the tar file (also in its .sha256 sidecar).")] = ""
     blobs: ArchiveBlobs = msgspec.field(default_factory=ArchiveBlobs)
     verified: Annotated[bool | None, _doc("import --verify-only: whether every byte hashed as named.")] = None
+    volumes: list[ArchiveVolume] = []
 
 
 class ArchiveReportBody(ReportBody, kw_only=True):

@@ -3,6 +3,7 @@ air gap (docs/airgap.md)."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -35,7 +36,19 @@ if TYPE_CHECKING:
     from fluxmirror.sync.engine import Cancellation, CredentialsFactory
     from fluxmirror.sync.events import Progress
 
-__all__ = ["export"]
+__all__ = ["export", "parse_size"]
+
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]I?)?B?", re.IGNORECASE)
+
+
+def parse_size(text: str, flag: str) -> int:
+    """A byte count: a number with an optional decimal (K, M, G, T) or binary (Ki, Mi, Gi, Ti) unit,
+    as DVD and USB sizes are written (`4.7G` is 4,700,000,000 bytes)."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None or float(match.group(1)) <= 0:
+        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: a size such as 4.7G, 700M or 25Gi')
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").upper()])
 
 
 def export(
@@ -54,6 +67,15 @@ def export(
     insecure: InsecureOption = False,
     trusted_root: TrustedRootOption = None,
     state_dir: StateDirOption = None,
+    split_size: Annotated[
+        str | None,
+        typer.Option(
+            "--split-size",
+            metavar="SIZE",
+            help="Volumes of at most this size (4.7G, 700M, 25Gi): each a complete layout tar.",
+            show_default=False,
+        ),
+    ] = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Write the config's artifacts, charts and referrers into an OCI image layout or tar."""
@@ -61,6 +83,9 @@ def export(
         raise UsageError("--to is required: a layout directory or a .tar file")
     if to == "-":
         raise UsageError("--to -: writing the archive to stdout is not supported yet; give a .tar file")
+    split = parse_size(split_size, "--split-size") if split_size is not None else None
+    if split is not None and not to.endswith(".tar"):
+        raise UsageError("--split-size needs a .tar target (volumes FILE.tar.000, FILE.tar.001, …)")
     flags = RunFlags(
         output=output,
         concurrency=concurrency,
@@ -82,9 +107,10 @@ def export(
     ) -> tuple[list[Result], Archive]:
         from fluxmirror.sync.export import export as run_export
 
-        return await run_export(loaded, flags.options, to, credentials, progress, cancellation)
+        return await run_export(loaded, flags.options, to, credentials, progress, cancellation, split_size=split)
 
     def moved(archive: Archive) -> str:
-        return f"{archive.blobs.written} blob(s), {archive.blobs.bytesWritten} bytes written"
+        volumes = f" in {len(archive.volumes)} volume(s)" if archive.volumes else ""
+        return f"{archive.blobs.written} blob(s), {archive.blobs.bytesWritten} bytes written{volumes}"
 
     return run_command(flags, loaded, ArchiveCommand(EXPORT_KIND, runner, moved))

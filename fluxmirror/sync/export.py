@@ -16,14 +16,18 @@ import contextlib
 import hashlib
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from fluxmirror.api.archive import Archive, ArchiveBlobs
+import msgspec
+
+from fluxmirror.api.archive import Archive, ArchiveBlobs, ArchiveVolume
 from fluxmirror.api.config import Config
 from fluxmirror.api.report import Result
-from fluxmirror.layout import REF_NAME, LayoutDirectory, TarWriter
-from fluxmirror.layout.names import INDEX_JSON, blob_name
+from fluxmirror.errors import FluxMirrorError
+from fluxmirror.layout import REF_NAME, LayoutDirectory, TarWriter, ustar
+from fluxmirror.layout.names import INDEX_JSON, LAYOUT_FILE, LAYOUT_VERSION, blob_name, encode_index
 from fluxmirror.oci.manifests import Descriptor, parse_manifest
 from fluxmirror.sync.destinations import LayoutExport
 from fluxmirror.sync.engine import Cancellation, CredentialsFactory, run_sync
@@ -47,8 +51,11 @@ async def export(
     credentials: CredentialsFactory,
     progress: Progress,
     cancellation: Cancellation,
+    *,
+    split_size: int | None = None,
 ) -> tuple[list[Result], Archive]:
-    """Run the export into `target` (a directory, or a `.tar` file); the results and the archive block."""
+    """Run the export into `target` (a directory, or a `.tar` file, in volumes of at most
+    `split_size` bytes when given); the results and the archive block."""
     tar = is_tar_target(target)
     root = Path(f"{target}.staging") if tar else Path(target)
     layout = await asyncio.to_thread(LayoutDirectory, root, lock_timeout=options.timeout.total_seconds())
@@ -64,9 +71,15 @@ async def export(
     )
     if not tar or options.dry_run:
         return results, archive
-    size, sha256, root_digest = await pack(layout, Path(target))
+    volumes, root_digest = await pack(layout, Path(target), split_size)
     await asyncio.to_thread(shutil.rmtree, root)
-    return results, Archive(path=target, format="tar", indexDigest=root_digest, bytes=size, sha256=sha256, blobs=blobs)
+    if split_size is None:
+        [single] = volumes
+        return results, Archive(
+            path=target, format="tar", indexDigest=root_digest, bytes=single.bytes, sha256=single.sha256, blobs=blobs
+        )
+    listed = [ArchiveVolume(name=v.name, bytes=v.bytes, sha256=v.sha256, blobs=v.blobs) for v in volumes]
+    return results, Archive(path=target, format="tar", indexDigest=root_digest, blobs=blobs, volumes=listed)
 
 
 def _walk(layout: LayoutDirectory) -> tuple[list[str], list[Descriptor]]:
@@ -106,24 +119,100 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-async def pack(layout: LayoutDirectory, target: Path) -> tuple[int, str, str]:
-    """Write `layout` as a deterministic tar at `target` (through `<target>.part`, renamed when
-    complete) and its `.sha256` sidecar; returns the tar's size and sha256, and its index's digest."""
-    manifests, blobs = await asyncio.to_thread(_walk, layout)
-    part = target.with_name(target.name + ".part")
-    with part.open("wb") as stream:
-        writer = TarWriter(stream)
-        for digest in manifests:
-            writer.add_bytes(blob_name(digest), await asyncio.to_thread(layout.read_small, digest, _MAX_MANIFEST))
-        index = writer.add_index(_ordered(layout.index()))
-        source = layout.blob_source()
-        for blob in blobs:
-            await writer.add_stream(blob_name(blob.digest), blob.size, source.read(blob.digest, 0))
-        writer.close()
-    digest, size = await asyncio.to_thread(_sha256_of, part)
-    part.replace(target)
-    target.with_name(target.name + ".sha256").write_text(f"{digest}  {target.name}\n")
-    return size, digest, "sha256:" + hashlib.sha256(index).hexdigest()
+VOLUMES_ANNOTATION: Final = "dev.fluxmirror.volumes"
+"""On every volume's `index.json`: which volume holds each blob, so an import of one volume can
+name the volume a missing blob is in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """One written volume: its file name, size, sha256, and how many blobs it holds."""
+
+    name: str
+    bytes: int
+    sha256: str
+    blobs: int
+
+
+class VolumeTooSmall(FluxMirrorError):
+    """A blob does not fit a volume of `--split-size`."""
+
+
+def _member_size(name: str, size: int) -> int:
+    return len(ustar.build(name, size)) + size + ustar.padding(size)
+
+
+def _volumes(
+    manifests: list[tuple[str, bytes]], index_size: int, blobs: list[Descriptor], split: int
+) -> list[list[Descriptor]]:
+    """Blobs spread over volumes of at most `split` bytes, in order, each volume also holding
+    `oci-layout`, every manifest and `index.json`; a blob that fits no volume is an error naming the
+    smallest split that works."""
+    fixed = _member_size(LAYOUT_FILE, len(LAYOUT_VERSION)) + _member_size(INDEX_JSON, index_size)
+    fixed += sum(_member_size(blob_name(digest), len(raw)) for digest, raw in manifests) + len(ustar.END_OF_ARCHIVE)
+    volumes: list[list[Descriptor]] = [[]]
+    used = fixed
+    for blob in blobs:
+        size = _member_size(blob_name(blob.digest), blob.size)
+        if fixed + size > split:
+            smallest = fixed + size
+            raise VolumeTooSmall(
+                f"blob {blob.digest} ({blob.size} bytes) does not fit a volume of --split-size {split}: "
+                f"use at least --split-size {smallest}"
+            )
+        if used + size > split:
+            volumes.append([])
+            used = fixed
+        volumes[-1].append(blob)
+        used += size
+    return volumes
+
+
+async def pack(layout: LayoutDirectory, target: Path, split: int | None = None) -> tuple[list[Volume], str]:
+    """Write `layout` as a deterministic tar at `target` (or as volumes `target.000`, `.001`, … of at
+    most `split` bytes, each a complete layout holding every manifest), each written through `.part`,
+    renamed when complete, with its `.sha256` sidecar; returns the volumes and the index's digest."""
+    manifest_digests, blobs = await asyncio.to_thread(_walk, layout)
+    manifests = [
+        (digest, await asyncio.to_thread(layout.read_small, digest, _MAX_MANIFEST)) for digest in manifest_digests
+    ]
+    entries = _ordered(layout.index())
+    single = encode_index(entries)
+    groups = [blobs] if split is None else _volumes(manifests, len(single) + _map_allowance(blobs), blobs, split)
+    names = [target.name] if split is None else [f"{target.name}.{number:03d}" for number in range(len(groups))]
+    annotations = None
+    if split is not None:
+        where = {blob.digest: names[number] for number, group in enumerate(groups) for blob in group}
+        annotations = {VOLUMES_ANNOTATION: msgspec.json.encode(where).decode()}
+    source = layout.blob_source()
+    written: list[Volume] = []
+    index = single
+    for name, group in zip(names, groups, strict=True):
+        path = target.with_name(name)
+        part = path.with_name(name + ".part")
+        with part.open("wb") as stream:
+            writer = TarWriter(stream)
+            for digest, raw in manifests:
+                writer.add_bytes(blob_name(digest), raw)
+            index = writer.add_index(entries, annotations)
+            for blob in group:
+                await writer.add_stream(blob_name(blob.digest), blob.size, source.read(blob.digest, 0))
+            writer.close()
+        digest, size = await asyncio.to_thread(_sha256_of, part)
+        part.replace(path)
+        path.with_name(name + ".sha256").write_text(f"{digest}  {name}\n")
+        written.append(Volume(name, size, digest, len(group)))
+    return written, "sha256:" + hashlib.sha256(index).hexdigest()
+
+
+def _MAP_ALLOWANCE(blobs: list[Descriptor]) -> int:
+    """Room in `index.json` for the volume map: a digest, a volume name and JSON punctuation per blob."""
+    return 64 + sum(len(blob.digest) + 40 for blob in blobs)
+
+
+def _map_allowance(blobs: list[Descriptor]) -> int:
+    """Room in `index.json` for the volume map: a digest, a volume name and JSON punctuation per blob."""
+    return 64 + sum(len(blob.digest) + 40 for blob in blobs)
 
 
 def _sha256_of(path: Path) -> tuple[str, int]:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
 
+import msgspec
+
 from fluxmirror.api.archive import Archive, ArchiveBlobs
 from fluxmirror.api.config import Config
 from fluxmirror.api.report import EntryStatus, ReferrerResult, Result, Status, TagResult
@@ -36,7 +38,7 @@ from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.reference import InvalidReferenceError, Repository, parse_reference
 from fluxmirror.sync.engine import Cancellation, CredentialsFactory, copy_session, host_tls
 from fluxmirror.sync.events import JobOutcome, Progress
-from fluxmirror.sync.export import canonical_key
+from fluxmirror.sync.export import VOLUMES_ANNOTATION, canonical_key
 from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, row, run_with_retries
 from fluxmirror.sync.options import SyncOptions
 
@@ -63,15 +65,27 @@ class _Counted:
 
 @dataclass(frozen=True, slots=True)
 class _CountingSource:
+    """The archive's blobs, counted; a blob another volume holds is named with that volume."""
+
     inner: BlobSource
     counted: _Counted
+    volumes: dict[str, str]
+    where: str
 
     async def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
         if offset == 0:
             self.counted.blobs += 1
-        async for chunk in self.inner.read(digest, offset):
-            self.counted.bytes += len(chunk)
-            yield chunk
+        try:
+            async for chunk in self.inner.read(digest, offset):
+                self.counted.bytes += len(chunk)
+                yield chunk
+        except LayoutError:
+            volume = self.volumes.get(digest)
+            if volume is None or volume == Path(self.where).name:
+                raise
+            raise LayoutError(
+                f"blob {digest} is in volume {volume}, not in {self.where}, nor at the destination: import {volume} too"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +95,7 @@ class _ArchiveOrigin:
     archive: _Archive
     where: str
     counted: _Counted
+    volumes: dict[str, str] = field(default_factory=dict)
 
     @property
     def repository(self) -> Repository | None:
@@ -94,7 +109,7 @@ class _ArchiveOrigin:
         return parse_manifest(raw, digest=digest)
 
     def blobs(self) -> BlobSource:
-        return _CountingSource(self.archive.blob_source(), self.counted)
+        return _CountingSource(self.archive.blob_source(), self.counted, self.volumes, self.where)
 
     def __str__(self) -> str:
         return self.where
@@ -117,6 +132,16 @@ def _open(source: str) -> tuple[_Archive, str, bytes]:
         return directory, "layout", (path / INDEX_JSON).read_bytes()
     archive = TarLayout(path)
     return archive, "tar", archive.index_bytes()
+
+
+def _volume_map(index: bytes) -> dict[str, str]:
+    """Which volume holds each blob, from a volume's `index.json` (empty for a single archive)."""
+    try:
+        annotations = msgspec.json.decode(index).get("annotations") or {}
+        mapped = msgspec.json.decode(annotations.get(VOLUMES_ANNOTATION, "{}"))
+    except (msgspec.DecodeError, AttributeError):
+        return {}
+    return {str(digest): str(name) for digest, name in mapped.items()} if isinstance(mapped, dict) else {}
 
 
 def _allowed(config: Config | None) -> set[str] | None:
@@ -199,7 +224,7 @@ async def import_archive(
             request_timeout=options.timeout.total_seconds(),
         )
         session = copy_session(config, registries, options)
-        origin = _ArchiveOrigin(archive, source, counted)
+        origin = _ArchiveOrigin(archive, source, counted, _volume_map(index))
         limit = asyncio.Semaphore(options.concurrency)
         for repository, tags in plan.items():
 
@@ -289,7 +314,7 @@ async def _verify_only(
     progress: Progress,
 ) -> tuple[list[Result], Archive]:
     counted = _Counted()
-    origin = _ArchiveOrigin(archive, source, counted)
+    origin = _ArchiveOrigin(archive, source, counted, _volume_map(index))
     checked: dict[str, str | None] = {}  # digest -> error (None: verified), so a shared blob is hashed once
     results: list[Result] = []
     progress.start(len(plan))
@@ -343,6 +368,10 @@ async def _verify_tree(origin: _ArchiveOrigin, digest: str, checked: dict[str, s
 
 
 async def _verify_blob(origin: _ArchiveOrigin, blob: Descriptor) -> str | None:
+    """A problem with `blob`, or None; a blob another volume holds is that volume's to verify."""
+    elsewhere = origin.volumes.get(blob.digest)
+    if elsewhere is not None and elsewhere != Path(origin.where).name:
+        return None
     hasher = new_hasher(blob.digest)
     size = 0
     try:

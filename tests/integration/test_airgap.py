@@ -254,3 +254,44 @@ def test_two_exporters_into_one_directory_keep_every_tag(tmp_path: Path, registr
         if "annotations" in entry
     )
     assert names == sorted(f"{registry.host}/far/{name}:{tag}" for name in ("one", "two") for tag in ("1.0.0", "2.0.0"))
+
+
+def test_volumes_are_complete_layouts_importable_in_any_order(
+    tmp_path: Path, registry: Registry, registry_factory: RegistryFactory, unique_repo: str
+) -> None:
+    pushed = seed(registry, unique_repo)
+    far = registry_factory()
+    destination = f"{far.host}/mirror/app"
+    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
+    target = tmp_path / "archive.tar"
+    split = 120_000
+    exported = run(tmp_path, "export", str(config), "--to", str(target), "--split-size", str(split), "-o", "json")
+    assert exported.code == 0, exported.stdout + exported.stderr
+    volumes = json.loads(exported.stdout)["report"]["archive"]["volumes"]
+    assert len(volumes) >= 2
+    for volume in volumes:
+        path = tmp_path / volume["name"]
+        assert path.stat().st_size == volume["bytes"] <= split
+        assert (tmp_path / f"{volume['name']}.sha256").read_text() == f"{volume['sha256']}  {volume['name']}\n"
+        raw = subprocess.run(  # every volume is a layout of its own, holding every manifest
+            ["skopeo", "inspect", "--raw", f"oci-archive:{path}:{destination}:2.0.0"], capture_output=True, check=True
+        ).stdout
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == pushed["2.0.0"].digest
+
+    first = run(tmp_path, "import", str(tmp_path / volumes[-1]["name"]), "-o", "json")  # the last volume alone
+    errors = [row["error"] for row in json.loads(first.stdout)["report"]["results"][0]["tags"] if "error" in row]
+    assert errors and all("is in volume archive.tar.0" in error and "import archive.tar.0" in error for error in errors)
+    for volume in reversed(volumes[:-1]):
+        run(tmp_path, "import", str(tmp_path / volume["name"]))
+    last = run(tmp_path, "import", str(tmp_path / volumes[-1]["name"]), "-o", "json")
+    assert last.code == 0, last.stdout
+    assert mirrored(far, "mirror/app", ["1.0.0", "2.0.0"]) == {tag: image.digest for tag, image in pushed.items()}
+
+
+def test_a_blob_larger_than_the_split_size_is_named(tmp_path: Path, registry: Registry, unique_repo: str) -> None:
+    seed(registry, unique_repo)
+    config = write_config(tmp_path, [entry(registry, registry, unique_repo, "far/app", selector={"limit": 0})])
+    done = run(tmp_path, "export", str(config), "--to", str(tmp_path / "a.tar"), "--split-size", "20K")
+    assert done.code == 1
+    assert "does not fit a volume of --split-size 20000: use at least --split-size " in done.stderr
+    assert done.stderr.count("\n") == 1
