@@ -43,6 +43,7 @@ class _Struct(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw
 class ArchiveBlobs(_Struct):
     written: Annotated[int, _doc("Blobs written to the archive (export).")] = 0
     bytesWritten: Annotated[int, _doc("Bytes of the blobs written (export).")] = 0
+    inBase: Annotated[int, _doc("Blobs left out because a base receipt vouches for them (export).")] = 0
     pushed: Annotated[int, _doc("Blobs uploaded to a registry (import).")] = 0
     bytesPushed: Annotated[int, _doc("Bytes of the blobs uploaded (import).")] = 0
 

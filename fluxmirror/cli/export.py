@@ -76,6 +76,18 @@ def export(
             show_default=False,
         ),
     ] = None,
+    base: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--base", metavar="RECEIPT", help="Receipt of what the far side has (repeatable): ship only what is new."
+        ),
+    ] = None,
+    receipt_out: Annotated[
+        str | None,
+        typer.Option(
+            "--receipt-out", metavar="FILE", help="Write the receipt of what this export ships.", show_default=False
+        ),
+    ] = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Write the config's artifacts, charts and referrers into an OCI image layout or tar."""
@@ -107,7 +119,17 @@ def export(
     ) -> tuple[list[Result], Archive]:
         from fluxmirror.sync.export import export as run_export
 
-        return await run_export(loaded, flags.options, to, credentials, progress, cancellation, split_size=split)
+        return await run_export(
+            loaded,
+            flags.options,
+            to,
+            credentials,
+            progress,
+            cancellation,
+            split_size=split,
+            bases=base or [],
+            receipt_out=receipt_out,
+        )
 
     def moved(archive: Archive) -> str:
         volumes = f" in {len(archive.volumes)} volume(s)" if archive.volumes else ""

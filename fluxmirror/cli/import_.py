@@ -67,6 +67,12 @@ def import_command(
             show_default=False,
         ),
     ] = None,
+    receipt_out: Annotated[
+        str | None,
+        typer.Option(
+            "--receipt-out", metavar="FILE", help="Write the receipt of what the far side now has.", show_default=False
+        ),
+    ] = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Push an air-gap archive's images, charts and referrers to the registries their names say."""
@@ -98,6 +104,7 @@ def import_command(
             cancellation,
             verify_only=verify_only,
             map_tag_only=map_tag_only_to,
+            receipt_out=receipt_out,
         )
 
     def moved(archive: Archive) -> str:

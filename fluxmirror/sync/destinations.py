@@ -81,8 +81,10 @@ class LayoutExport:
     writing of manifest trees into it. Blobs and manifests go in before the `index.json` entry
     that names them, so an interrupted export never lists what it does not hold."""
 
-    def __init__(self, layout: LayoutDirectory) -> None:
+    def __init__(self, layout: LayoutDirectory, far_side: frozenset[str] = frozenset()) -> None:
         self.layout = layout
+        self.far_side = far_side  # digests the base receipts vouch for: not written (docs/airgap.md#deltas)
+        self.blobs_in_base = 0
         self._references = {
             descriptor.annotations[REF_NAME]: descriptor.digest
             for descriptor in layout.index()
@@ -111,6 +113,9 @@ class LayoutExport:
         await asyncio.to_thread(self.layout.write_small, manifest.digest, manifest.raw)
 
     async def _write_blob(self, origin: Origin, blob: Descriptor) -> None:
+        if blob.digest in self.far_side:
+            self.blobs_in_base += 1
+            return
         if self.layout.has_blob(blob.digest, blob.size):
             return
         await self.layout.write_blob(blob.digest, blob.size, origin.blobs().read(blob.digest, 0))

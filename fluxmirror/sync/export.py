@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -33,6 +33,7 @@ from fluxmirror.sync.destinations import LayoutExport
 from fluxmirror.sync.engine import Cancellation, CredentialsFactory, run_sync
 from fluxmirror.sync.events import Progress
 from fluxmirror.sync.options import SyncOptions
+from fluxmirror.sync.receipts import BASE_ANNOTATION, read_receipt, write_receipt
 
 __all__ = ["canonical_key", "export", "is_tar_target"]
 
@@ -53,25 +54,36 @@ async def export(
     cancellation: Cancellation,
     *,
     split_size: int | None = None,
+    bases: Sequence[str] = (),
+    receipt_out: str | None = None,
 ) -> tuple[list[Result], Archive]:
     """Run the export into `target` (a directory, or a `.tar` file, in volumes of at most
-    `split_size` bytes when given); the results and the archive block."""
+    `split_size` bytes when given); the results and the archive block. `bases` are receipts of what
+    the far side has: only blobs outside them are written. `receipt_out` receives the receipt of what
+    this export ships."""
+    receipts = [await asyncio.to_thread(read_receipt, path) for path in bases]
+    far_side = frozenset(digest for receipt in receipts for digest in receipt.digests)
+    base_annotation = {BASE_ANNOTATION: ",".join(r.index_digest for r in receipts)} if receipts else None
     tar = is_tar_target(target)
     root = Path(f"{target}.staging") if tar else Path(target)
     layout = await asyncio.to_thread(LayoutDirectory, root, lock_timeout=options.timeout.total_seconds())
     # One exporter at a time per layout: a second waits up to --timeout, then fails in one line.
     with contextlib.ExitStack() as held:
         await asyncio.to_thread(held.enter_context, layout.lock(options.timeout.total_seconds()))
-        written = LayoutExport(layout)
+        written = LayoutExport(layout, far_side)
         results = await run_sync(config, options, credentials, progress, cancellation, export=written)
-    blobs = ArchiveBlobs(written=written.blobs_written, bytesWritten=written.bytes_written)
+    blobs = ArchiveBlobs(
+        written=written.blobs_written, bytesWritten=written.bytes_written, inBase=written.blobs_in_base
+    )
+    if receipt_out is not None:
+        await asyncio.to_thread(write_receipt, Path(receipt_out), layout, _ordered(layout.index()))
     index = await asyncio.to_thread((root / INDEX_JSON).read_bytes)
     archive = Archive(
         path=target, format="layout", indexDigest="sha256:" + hashlib.sha256(index).hexdigest(), blobs=blobs
     )
     if not tar or options.dry_run:
         return results, archive
-    volumes, root_digest = await pack(layout, Path(target), split_size)
+    volumes, root_digest = await pack(layout, Path(target), split_size, base_annotation)
     await asyncio.to_thread(shutil.rmtree, root)
     if split_size is None:
         [single] = volumes
@@ -95,7 +107,8 @@ def _walk(layout: LayoutDirectory) -> tuple[list[str], list[Descriptor]]:
         for child in manifest.children:
             visit(child.digest, child.media_type)
         for blob in manifest.blobs:
-            blobs.setdefault(blob.digest, blob)
+            if layout.has_blob(blob.digest, blob.size):  # a blob in a base receipt is not in the archive
+                blobs.setdefault(blob.digest, blob)
 
     for entry in _ordered(layout.index()):
         visit(entry.digest, entry.media_type)
@@ -168,7 +181,9 @@ def _volumes(
     return volumes
 
 
-async def pack(layout: LayoutDirectory, target: Path, split: int | None = None) -> tuple[list[Volume], str]:
+async def pack(
+    layout: LayoutDirectory, target: Path, split: int | None = None, annotations: dict[str, str] | None = None
+) -> tuple[list[Volume], str]:
     """Write `layout` as a deterministic tar at `target` (or as volumes `target.000`, `.001`, … of at
     most `split` bytes, each a complete layout holding every manifest), each written through `.part`,
     renamed when complete, with its `.sha256` sidecar; returns the volumes and the index's digest."""
@@ -180,10 +195,10 @@ async def pack(layout: LayoutDirectory, target: Path, split: int | None = None) 
     single = encode_index(entries)
     groups = [blobs] if split is None else _volumes(manifests, len(single) + _map_allowance(blobs), blobs, split)
     names = [target.name] if split is None else [f"{target.name}.{number:03d}" for number in range(len(groups))]
-    annotations = None
+    annotations = dict(annotations or {})
     if split is not None:
         where = {blob.digest: names[number] for number, group in enumerate(groups) for blob in group}
-        annotations = {VOLUMES_ANNOTATION: msgspec.json.encode(where).decode()}
+        annotations[VOLUMES_ANNOTATION] = msgspec.json.encode(where).decode()
     source = layout.blob_source()
     written: list[Volume] = []
     index = single
@@ -194,7 +209,7 @@ async def pack(layout: LayoutDirectory, target: Path, split: int | None = None) 
             writer = TarWriter(stream)
             for digest, raw in manifests:
                 writer.add_bytes(blob_name(digest), raw)
-            index = writer.add_index(entries, annotations)
+            index = writer.add_index(entries, annotations or None)
             for blob in group:
                 await writer.add_stream(blob_name(blob.digest), blob.size, source.read(blob.digest, 0))
             writer.close()

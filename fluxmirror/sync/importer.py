@@ -41,6 +41,7 @@ from fluxmirror.sync.events import JobOutcome, Progress
 from fluxmirror.sync.export import VOLUMES_ANNOTATION, canonical_key
 from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, row, run_with_retries
 from fluxmirror.sync.options import SyncOptions
+from fluxmirror.sync.receipts import BASE_ANNOTATION, write_receipt
 
 __all__ = ["import_archive"]
 
@@ -71,6 +72,7 @@ class _CountingSource:
     counted: _Counted
     volumes: dict[str, str]
     where: str
+    bases: str
 
     async def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
         if offset == 0:
@@ -82,7 +84,12 @@ class _CountingSource:
         except LayoutError:
             volume = self.volumes.get(digest)
             if volume is None or volume == Path(self.where).name:
-                raise
+                if not self.bases:
+                    raise
+                raise LayoutError(
+                    f"blob {digest} is neither in {self.where} nor at the destination; "
+                    f"import the archive with index {self.bases} (its base) first"
+                ) from None
             raise LayoutError(
                 f"blob {digest} is in volume {volume}, not in {self.where}, nor at the destination: import {volume} too"
             ) from None
@@ -96,6 +103,7 @@ class _ArchiveOrigin:
     where: str
     counted: _Counted
     volumes: dict[str, str] = field(default_factory=dict)
+    bases: str = ""
 
     @property
     def repository(self) -> Repository | None:
@@ -109,7 +117,7 @@ class _ArchiveOrigin:
         return parse_manifest(raw, digest=digest)
 
     def blobs(self) -> BlobSource:
-        return _CountingSource(self.archive.blob_source(), self.counted, self.volumes, self.where)
+        return _CountingSource(self.archive.blob_source(), self.counted, self.volumes, self.where, self.bases)
 
     def __str__(self) -> str:
         return self.where
@@ -134,14 +142,23 @@ def _open(source: str) -> tuple[_Archive, str, bytes]:
     return archive, "tar", archive.index_bytes()
 
 
-def _volume_map(index: bytes) -> dict[str, str]:
-    """Which volume holds each blob, from a volume's `index.json` (empty for a single archive)."""
+def _annotations(index: bytes) -> dict[str, str]:
     try:
-        annotations = msgspec.json.decode(index).get("annotations") or {}
-        mapped = msgspec.json.decode(annotations.get(VOLUMES_ANNOTATION, "{}"))
+        annotations = msgspec.json.decode(index).get("annotations")
     except (msgspec.DecodeError, AttributeError):
         return {}
-    return {str(digest): str(name) for digest, name in mapped.items()} if isinstance(mapped, dict) else {}
+    return {str(key): str(value) for key, value in annotations.items()} if isinstance(annotations, dict) else {}
+
+
+def _origin(archive: _Archive, where: str, counted: _Counted, index: bytes) -> _ArchiveOrigin:
+    """The archive as a copy's origin, knowing its volume map and its bases (from `index.json`)."""
+    annotations = _annotations(index)
+    try:
+        mapped = msgspec.json.decode(annotations.get(VOLUMES_ANNOTATION, "{}"))
+    except msgspec.DecodeError:
+        mapped = {}
+    volumes = {str(digest): str(name) for digest, name in mapped.items()} if isinstance(mapped, dict) else {}
+    return _ArchiveOrigin(archive, where, counted, volumes, annotations.get(BASE_ANNOTATION, ""))
 
 
 def _allowed(config: Config | None) -> set[str] | None:
@@ -200,6 +217,7 @@ async def import_archive(
     *,
     verify_only: bool = False,
     map_tag_only: str | None = None,
+    receipt_out: str | None = None,
 ) -> tuple[list[Result], Archive]:
     """Import the archive at `source`; one result per destination repository, and the archive block.
     `verify_only` hashes every blob the named images need and pushes nothing (no registry is
@@ -224,7 +242,7 @@ async def import_archive(
             request_timeout=options.timeout.total_seconds(),
         )
         session = copy_session(config, registries, options)
-        origin = _ArchiveOrigin(archive, source, counted, _volume_map(index))
+        origin = _origin(archive, source, counted, index)
         limit = asyncio.Semaphore(options.concurrency)
         for repository, tags in plan.items():
 
@@ -252,6 +270,8 @@ async def import_archive(
             results.append(Result(source=source, destination=str(repository), status=EntryStatus.COMPLETED, tags=rows))
             progress.entry_finished()
     blobs = ArchiveBlobs(pushed=counted.blobs, bytesPushed=counted.bytes)
+    if receipt_out is not None and not options.dry_run:
+        await asyncio.to_thread(write_receipt, Path(receipt_out), archive, _landed(plan, results))
     digest = "sha256:" + hashlib.sha256(index).hexdigest()
     return results, Archive(path=source, format=archive_format, indexDigest=digest, blobs=blobs)
 
@@ -314,7 +334,7 @@ async def _verify_only(
     progress: Progress,
 ) -> tuple[list[Result], Archive]:
     counted = _Counted()
-    origin = _ArchiveOrigin(archive, source, counted, _volume_map(index))
+    origin = _origin(archive, source, counted, index)
     checked: dict[str, str | None] = {}  # digest -> error (None: verified), so a shared blob is hashed once
     results: list[Result] = []
     progress.start(len(plan))
@@ -384,3 +404,17 @@ async def _verify_blob(origin: _ArchiveOrigin, blob: Descriptor) -> str | None:
     if size != blob.size or actual != blob.digest:
         return f"blob {blob.digest}: content hashes to {actual} ({size} of {blob.size} bytes)"
     return None
+
+
+def _landed(plan: dict[Repository, list[_Tag]], results: Sequence[Result]) -> list[Descriptor]:
+    """What the far side now has, for a receipt: each tag that did not fail, and its referrers that
+    did not fail, as the archive names them."""
+    landed: list[Descriptor] = []
+    for (_, tags), result in zip(plan.items(), results, strict=True):
+        for entry, row_ in zip(tags, result.tags, strict=True):
+            if row_.status == Status.FAILED:
+                continue
+            landed.append(entry.descriptor)
+            good = {referrer.digest for referrer in row_.referrers if referrer.status != Status.FAILED}
+            landed.extend(referrer for referrer in entry.referrers if referrer.digest in good)
+    return landed

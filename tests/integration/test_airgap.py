@@ -295,3 +295,51 @@ def test_a_blob_larger_than_the_split_size_is_named(tmp_path: Path, registry: Re
     assert done.code == 1
     assert "does not fit a volume of --split-size 20000: use at least --split-size " in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def _blobs_in(archive: Path) -> set[str]:
+    with tarfile.open(archive) as tar:
+        return {member.name for member in tar.getmembers() if member.name.startswith("blobs/")}
+
+
+def test_a_delta_ships_only_what_the_receipt_lacks(
+    tmp_path: Path, registry: Registry, registry_factory: RegistryFactory, unique_repo: str
+) -> None:
+    """Export A, import it with a receipt, add a tag, export B against the receipt: B holds B's new
+    blobs only (and every manifest); B fails where A was never imported, naming A, and lands where it was."""
+    first = images.make_image([3000, 50_000], seed=81)
+    images.push(registry, unique_repo, "1.0.0", first)
+    far, empty = registry_factory(), registry_factory()
+    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
+    a, b, receipt = tmp_path / "a.tar", tmp_path / "b.tar", tmp_path / "receipt.tar"
+    assert run(tmp_path, "export", str(config), "--to", str(a)).code == 0
+    imported = run(tmp_path, "import", str(a), "--receipt-out", str(receipt), "-o", "json")
+    assert imported.code == 0, imported.stdout + imported.stderr
+    a_index = json.loads(imported.stdout)["report"]["archive"]["indexDigest"]
+
+    second = images.make_image([3000, 60_000], seed=82)  # shares nothing with the first but the layout's shape
+    images.push(registry, unique_repo, "2.0.0", second)
+    exported = run(tmp_path, "export", str(config), "--to", str(b), "--base", str(receipt), "-o", "json")
+    assert exported.code == 0, exported.stdout + exported.stderr
+    old_blobs = {f"blobs/{blob.digest.replace(':', '/')}" for blob in (first.config, *first.layers)}
+    new_blobs = {f"blobs/{blob.digest.replace(':', '/')}" for blob in (second.config, *second.layers)}
+    assert new_blobs <= _blobs_in(b) and not (old_blobs & _blobs_in(b))
+    assert json.loads(exported.stdout)["report"]["archive"]["blobs"]["inBase"] >= 2
+
+    elsewhere_config = write_config(
+        tmp_path, [entry(registry, empty, unique_repo, "mirror/app", selector={"limit": 0})], "elsewhere.yaml"
+    )
+    assert (
+        run(tmp_path, "export", str(elsewhere_config), "--to", str(tmp_path / "c.tar"), "--base", str(receipt)).code
+        == 0
+    )
+    missing = run(tmp_path, "import", str(tmp_path / "c.tar"), "-o", "json")
+    failed = [row for row in json.loads(missing.stdout)["report"]["results"][0]["tags"] if row["status"] == "failed"]
+    assert [row["tag"] for row in failed] == ["1.0.0"]
+    assert f"import the archive with index {a_index} (its base) first" in failed[0]["error"]
+
+    landed = run(tmp_path, "import", str(b), "-o", "json")
+    assert landed.code == 0, landed.stdout + landed.stderr
+    assert mirrored(far, "mirror/app", ["1.0.0", "2.0.0"]) == {"1.0.0": first.digest, "2.0.0": second.digest}
+    assert run(tmp_path, "import", str(b)).code == 0  # twice, or after its base again: harmless
+    assert run(tmp_path, "import", str(a)).code == 0
