@@ -21,10 +21,14 @@ ArchiveRun = Callable[["CredentialsFactory", "Progress", "Cancellation"], Awaita
 
 class ArchiveCommand:
     """A `Command` (cli.sync_output) for `export` or `import`: `kind` names the report, `moved`
-    words what the archive block says moved, for the text summary."""
+    words what the archive block says moved, for the text summary; `data_on_stdout` when the
+    archive itself goes to stdout (`export --to -`), so everything else goes to stderr."""
 
-    def __init__(self, kind: str, runner: ArchiveRun, moved: Callable[[Archive], str]) -> None:
+    def __init__(
+        self, kind: str, runner: ArchiveRun, moved: Callable[[Archive], str], *, data_on_stdout: bool = False
+    ) -> None:
         self.kind = kind
+        self.data_on_stdout = data_on_stdout
         self._runner = runner
         self._moved = moved
         self.archive: Archive | None = None

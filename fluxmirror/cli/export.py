@@ -4,6 +4,7 @@ air gap (docs/airgap.md)."""
 from __future__ import annotations
 
 import re
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -93,9 +94,9 @@ def export(
     """Write the config's artifacts, charts and referrers into an OCI image layout or tar."""
     if not to:
         raise UsageError("--to is required: a layout directory or a .tar file")
-    if to == "-":
-        raise UsageError("--to -: writing the archive to stdout is not supported yet; give a .tar file")
     split = parse_size(split_size, "--split-size") if split_size is not None else None
+    if to == "-" and config == "-":
+        raise UsageError("--to -: the archive goes to stdout, so the config cannot come from stdin")
     if split is not None and not to.endswith(".tar"):
         raise UsageError("--split-size needs a .tar target (volumes FILE.tar.000, FILE.tar.001, …)")
     flags = RunFlags(
@@ -126,6 +127,7 @@ def export(
             credentials,
             progress,
             cancellation,
+            pipe=sys.stdout.buffer if to == "-" else None,
             split_size=split,
             bases=base or [],
             receipt_out=receipt_out,
@@ -135,4 +137,4 @@ def export(
         volumes = f" in {len(archive.volumes)} volume(s)" if archive.volumes else ""
         return f"{archive.blobs.written} blob(s), {archive.blobs.bytesWritten} bytes written{volumes}"
 
-    return run_command(flags, loaded, ArchiveCommand(EXPORT_KIND, runner, moved))
+    return run_command(flags, loaded, ArchiveCommand(EXPORT_KIND, runner, moved, data_on_stdout=to == "-"))

@@ -3,6 +3,7 @@ names say (docs/airgap.md#import)."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,6 +26,7 @@ from fluxmirror.cli.sync import (
     load_run_config,
     run_command,
 )
+from fluxmirror.errors import UsageError
 
 if TYPE_CHECKING:
     from fluxmirror.api.archive import Archive
@@ -37,7 +39,7 @@ __all__ = ["import_command"]
 
 def import_command(
     source: Annotated[
-        str, typer.Argument(metavar="SRC", help="Layout directory or layout tar to import.", show_default=False)
+        str, typer.Argument(metavar="SRC", help="Layout directory, tar, or - (stdin).", show_default=False)
     ],
     config: Annotated[
         str | None,
@@ -88,6 +90,8 @@ def import_command(
         no_progress=no_progress,
         insecure=insecure,
     )
+    if source == "-" and config == "-":
+        raise UsageError("import - -: the archive and the config cannot both come from stdin")
     loaded = load_run_config(config, no_envsubst, require_entries=False) if config is not None else None
 
     async def runner(
@@ -102,6 +106,7 @@ def import_command(
             credentials,
             progress,
             cancellation,
+            pipe=sys.stdin.buffer if source == "-" else None,
             verify_only=verify_only,
             map_tag_only=map_tag_only_to,
             receipt_out=receipt_out,

@@ -5,6 +5,8 @@
 | text --verbose       | nothing                     | log lines                 |
 | json / yaml          | the report                  | log lines with --verbose  |
 
+When stdout carries an archive (`export --to -`), what the table puts on stdout goes to stderr.
+
 SIGINT and SIGTERM (a CronJob's deadline, an eviction) cancel the run (docs/sync.md#signals): the
 jobs in flight and those not yet started end as failed rows, and the outcome is still printed. A
 second signal exits at once, without a report. The handlers are installed on the loop for its
@@ -20,7 +22,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Final, Protocol
+from typing import Final, Protocol, TextIO
 
 import uvloop
 
@@ -59,6 +61,11 @@ class Command(Protocol):
         """Text-mode lines after the summary line (the archive's, for export and import)."""
         ...
 
+    @property
+    def data_on_stdout(self) -> bool:
+        """stdout carries the command's data (`export --to -`): the outcome goes to stderr."""
+        ...
+
 
 class SyncCommand:
     """`sync`: the engine's run, the reference's Report."""
@@ -78,6 +85,8 @@ class SyncCommand:
     def closing_lines(self) -> list[str]:
         return []
 
+    data_on_stdout = False
+
 
 def run_and_print(
     config: Config | None,
@@ -95,8 +104,9 @@ def run_and_print(
         assert config is not None, "sync needs its config"
         command = SyncCommand(config, options)
     text_mode = output == "text"
+    out = sys.stderr if command.data_on_stdout else sys.stdout
     progress: Progress = (
-        TextProgress(sys.stdout, sys.stderr, spinner=spinner) if text_mode and not verbose else SilentProgress()
+        TextProgress(out, sys.stderr, spinner=spinner) if text_mode and not verbose else SilentProgress()
     )
     undo_logging = configure_verbose_logging(sys.stderr) if verbose else None
     # uvloop leaves its own handlers installed when its loop closes (signals would then be lost),
@@ -105,7 +115,14 @@ def run_and_print(
     try:
         return uvloop.run(
             _run_and_print(
-                config, options, command, progress, output=output, verbose=verbose, drift_exit_code=drift_exit_code
+                config,
+                options,
+                command,
+                progress,
+                out,
+                output=output,
+                verbose=verbose,
+                drift_exit_code=drift_exit_code,
             )
         )
     finally:
@@ -127,6 +144,7 @@ async def _run_and_print(
     options: SyncOptions,
     command: Command,
     progress: Progress,
+    out: TextIO,
     *,
     output: str,
     verbose: bool,
@@ -156,13 +174,13 @@ async def _run_and_print(
     if verbose and output == "text":  # the report carries the totals in json/yaml mode
         log_summary(results, report.report.summary, duration)
     if output == "json":
-        sys.stdout.buffer.write(render_json(report))
+        out.buffer.write(render_json(report))
     elif output == "yaml":
-        sys.stdout.write(render_yaml(report))
+        out.write(render_yaml(report))
     elif not verbose:
-        sys.stdout.write(summary_line(report.report.summary, duration) + "\n")
-        sys.stdout.writelines(line + "\n" for line in command.closing_lines())
-    sys.stdout.flush()
+        out.write(summary_line(report.report.summary, duration) + "\n")
+        out.writelines(line + "\n" for line in command.closing_lines())
+    out.flush()
     code = process_exit_code(report.report.summary.exitCode, drift_exit_code)
     on_signal.printed(code)
     return code

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from fluxmirror.layout import ustar
 from fluxmirror.layout.errors import LayoutError
@@ -227,6 +227,14 @@ class TarLayout:
         return TarBlobSource(self)
 
 
+class Sink(Protocol):
+    """Where a `TarWriter` writes: a file, stdout, or a wrapper that hashes on the way."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 class TarWriter:
     """Writes a deterministic layout tar to a binary stream the caller owns (a file or stdout).
 
@@ -236,7 +244,7 @@ class TarWriter:
     the writer refuses further use (the caller discards the output). A name already written is
     skipped (returns False), so a blob shared by several images is stored once."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: Sink) -> None:
         self.stream = stream
         self.written: set[str] = set()
         self.index_written = False

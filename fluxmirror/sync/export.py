@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import hashlib
 import shutil
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -28,6 +29,8 @@ from fluxmirror.api.report import Result
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.layout import REF_NAME, LayoutDirectory, TarWriter, ustar
 from fluxmirror.layout.names import INDEX_JSON, LAYOUT_FILE, LAYOUT_VERSION, blob_name, encode_index
+from fluxmirror.layout.tarball import Sink
+from fluxmirror.oci.blobs import BlobSource
 from fluxmirror.oci.manifests import Descriptor, parse_manifest
 from fluxmirror.sync.destinations import LayoutExport
 from fluxmirror.sync.engine import Cancellation, CredentialsFactory, run_sync
@@ -53,45 +56,48 @@ async def export(
     progress: Progress,
     cancellation: Cancellation,
     *,
+    pipe: Sink | None = None,
     split_size: int | None = None,
     bases: Sequence[str] = (),
     receipt_out: str | None = None,
 ) -> tuple[list[Result], Archive]:
     """Run the export into `target` (a directory, or a `.tar` file, in volumes of at most
-    `split_size` bytes when given); the results and the archive block. `bases` are receipts of what
-    the far side has: only blobs outside them are written. `receipt_out` receives the receipt of what
-    this export ships."""
-    receipts = [await asyncio.to_thread(read_receipt, path) for path in bases]
-    far_side = frozenset(digest for receipt in receipts for digest in receipt.digests)
-    base_annotation = {BASE_ANNOTATION: ",".join(r.index_digest for r in receipts)} if receipts else None
-    tar = is_tar_target(target)
-    root = Path(f"{target}.staging") if tar else Path(target)
-    layout = await asyncio.to_thread(LayoutDirectory, root, lock_timeout=options.timeout.total_seconds())
-    # One exporter at a time per layout: a second waits up to --timeout, then fails in one line.
-    with contextlib.ExitStack() as held:
-        await asyncio.to_thread(held.enter_context, layout.lock(options.timeout.total_seconds()))
-        written = LayoutExport(layout, far_side)
-        results = await run_sync(config, options, credentials, progress, cancellation, export=written)
-    blobs = ArchiveBlobs(
-        written=written.blobs_written, bytesWritten=written.bytes_written, inBase=written.blobs_in_base
-    )
-    if receipt_out is not None:
-        await asyncio.to_thread(write_receipt, Path(receipt_out), layout, _ordered(layout.index()))
-    index = await asyncio.to_thread((root / INDEX_JSON).read_bytes)
-    archive = Archive(
-        path=target, format="layout", indexDigest="sha256:" + hashlib.sha256(index).hexdigest(), blobs=blobs
-    )
-    if not tar or options.dry_run:
-        return results, archive
-    volumes, root_digest = await pack(layout, Path(target), split_size, base_annotation)
-    await asyncio.to_thread(shutil.rmtree, root)
-    if split_size is None:
-        [single] = volumes
-        return results, Archive(
-            path=target, format="tar", indexDigest=root_digest, bytes=single.bytes, sha256=single.sha256, blobs=blobs
+    `split_size` bytes when given, or one tar into `pipe`, staged in a temporary directory); the
+    results and the archive block. `bases` are receipts of what the far side has: only blobs outside
+    them are written. `receipt_out` receives the receipt of what this export ships."""
+    shown = target  # what the archive block names: the directory, the tar, or "-"
+    with contextlib.ExitStack() as staging:
+        if pipe is not None:
+            target = staging.enter_context(tempfile.TemporaryDirectory(prefix="fluxmirror-export-"))
+        receipts = [await asyncio.to_thread(read_receipt, path) for path in bases]
+        far_side = frozenset(digest for receipt in receipts for digest in receipt.digests)
+        base_annotation = {BASE_ANNOTATION: ",".join(r.index_digest for r in receipts)} if receipts else None
+        tar = is_tar_target(target)
+        root = Path(f"{target}.staging") if tar else Path(target)
+        layout = await asyncio.to_thread(LayoutDirectory, root, lock_timeout=options.timeout.total_seconds())
+        # One exporter at a time per layout: a second waits up to --timeout, then fails in one line.
+        with contextlib.ExitStack() as held:
+            await asyncio.to_thread(held.enter_context, layout.lock(options.timeout.total_seconds()))
+            written = LayoutExport(layout, far_side)
+            results = await run_sync(config, options, credentials, progress, cancellation, export=written)
+        blobs = ArchiveBlobs(
+            written=written.blobs_written, bytesWritten=written.bytes_written, inBase=written.blobs_in_base
         )
-    listed = [ArchiveVolume(name=v.name, bytes=v.bytes, sha256=v.sha256, blobs=v.blobs) for v in volumes]
-    return results, Archive(path=target, format="tar", indexDigest=root_digest, blobs=blobs, volumes=listed)
+        if receipt_out is not None:
+            await asyncio.to_thread(write_receipt, Path(receipt_out), layout, _ordered(layout.index()))
+        index = await asyncio.to_thread((root / INDEX_JSON).read_bytes)
+        if options.dry_run or not (tar or pipe):
+            return results, Archive(path=shown, format="layout", indexDigest=_sha256(index), blobs=blobs)
+        volumes, root_digest = await pack(layout, Path(target) if pipe is None else pipe, split_size, base_annotation)
+        if pipe is None:
+            await asyncio.to_thread(shutil.rmtree, root)
+        if split_size is None:
+            [one] = volumes
+            return results, Archive(
+                path=shown, format="tar", indexDigest=root_digest, bytes=one.bytes, sha256=one.sha256, blobs=blobs
+            )
+        listed = [ArchiveVolume(name=v.name, bytes=v.bytes, sha256=v.sha256, blobs=v.blobs) for v in volumes]
+        return results, Archive(path=shown, format="tar", indexDigest=root_digest, blobs=blobs, volumes=listed)
 
 
 def _walk(layout: LayoutDirectory) -> tuple[list[str], list[Descriptor]]:
@@ -124,12 +130,6 @@ def _ordered(entries: list[Descriptor]) -> list[Descriptor]:
 def canonical_key(entry: Descriptor) -> tuple[bool, str, str]:
     """Named entries first, by name; then untagged ones (referrers), by digest."""
     return REF_NAME not in entry.annotations, entry.annotations.get(REF_NAME, ""), entry.digest
-
-
-def _chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as file:
-        while chunk := file.read(_READ):
-            yield chunk
 
 
 VOLUMES_ANNOTATION: Final = "dev.fluxmirror.volumes"
@@ -181,59 +181,92 @@ def _volumes(
     return volumes
 
 
+class _HashingSink:
+    """A sink that hashes (sha256) and counts what passes through it to the file or pipe below."""
+
+    def __init__(self, inner: Sink) -> None:
+        self.inner = inner
+        self.hasher = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes, /) -> object:
+        self.hasher.update(data)
+        self.size += len(data)
+        return self.inner.write(data)
+
+    def flush(self) -> object:
+        return self.inner.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class _Contents:
+    """What every volume of a pack holds besides its blobs: the manifests, the index entries and
+    the index's annotations."""
+
+    manifests: list[tuple[str, bytes]]
+    entries: list[Descriptor]
+    annotations: dict[str, str]
+
+
+async def _write_volume(sink: Sink, contents: _Contents, group: list[Descriptor], source: BlobSource) -> bytes:
+    """One complete layout tar into `sink`: `oci-layout`, manifests, `index.json`, then `group`'s
+    blobs; returns the `index.json` written."""
+    writer = TarWriter(sink)
+    for digest, raw in contents.manifests:
+        writer.add_bytes(blob_name(digest), raw)
+    index = writer.add_index(contents.entries, contents.annotations or None)
+    for blob in group:
+        await writer.add_stream(blob_name(blob.digest), blob.size, source.read(blob.digest, 0))
+    writer.close()
+    return index
+
+
 async def pack(
-    layout: LayoutDirectory, target: Path, split: int | None = None, annotations: dict[str, str] | None = None
+    layout: LayoutDirectory,
+    target: Path | Sink,
+    split: int | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> tuple[list[Volume], str]:
     """Write `layout` as a deterministic tar at `target` (or as volumes `target.000`, `.001`, … of at
     most `split` bytes, each a complete layout holding every manifest), each written through `.part`,
-    renamed when complete, with its `.sha256` sidecar; returns the volumes and the index's digest."""
+    renamed when complete, with its `.sha256` sidecar; or, when `target` is a stream (stdout), as one
+    tar into it. Returns the volumes and the index's digest."""
     manifest_digests, blobs = await asyncio.to_thread(_walk, layout)
     manifests = [
         (digest, await asyncio.to_thread(layout.read_small, digest, _MAX_MANIFEST)) for digest in manifest_digests
     ]
     entries = _ordered(layout.index())
-    single = encode_index(entries)
-    groups = [blobs] if split is None else _volumes(manifests, len(single) + _map_allowance(blobs), blobs, split)
+    contents = _Contents(manifests, entries, dict(annotations or {}))
+    source = layout.blob_source()
+    if not isinstance(target, Path):
+        sink = _HashingSink(target)
+        index = await _write_volume(sink, contents, blobs, source)
+        return [Volume("-", sink.size, sink.hasher.hexdigest(), len(blobs))], _sha256(index)
+    single = len(encode_index(entries))
+    groups = [blobs] if split is None else _volumes(manifests, single + _map_allowance(blobs), blobs, split)
     names = [target.name] if split is None else [f"{target.name}.{number:03d}" for number in range(len(groups))]
-    annotations = dict(annotations or {})
     if split is not None:
         where = {blob.digest: names[number] for number, group in enumerate(groups) for blob in group}
-        annotations[VOLUMES_ANNOTATION] = msgspec.json.encode(where).decode()
-    source = layout.blob_source()
+        contents.annotations[VOLUMES_ANNOTATION] = msgspec.json.encode(where).decode()
     written: list[Volume] = []
-    index = single
+    index = b""
     for name, group in zip(names, groups, strict=True):
         path = target.with_name(name)
         part = path.with_name(name + ".part")
-        with part.open("wb") as stream:
-            writer = TarWriter(stream)
-            for digest, raw in manifests:
-                writer.add_bytes(blob_name(digest), raw)
-            index = writer.add_index(entries, annotations or None)
-            for blob in group:
-                await writer.add_stream(blob_name(blob.digest), blob.size, source.read(blob.digest, 0))
-            writer.close()
-        digest, size = await asyncio.to_thread(_sha256_of, part)
+        with part.open("wb") as file:
+            sink = _HashingSink(file)
+            index = await _write_volume(sink, contents, group, source)
         part.replace(path)
+        digest = sink.hasher.hexdigest()
         path.with_name(name + ".sha256").write_text(f"{digest}  {name}\n")
-        written.append(Volume(name, size, digest, len(group)))
-    return written, "sha256:" + hashlib.sha256(index).hexdigest()
+        written.append(Volume(name, sink.size, digest, len(group)))
+    return written, _sha256(index)
 
 
-def _MAP_ALLOWANCE(blobs: list[Descriptor]) -> int:
-    """Room in `index.json` for the volume map: a digest, a volume name and JSON punctuation per blob."""
-    return 64 + sum(len(blob.digest) + 40 for blob in blobs)
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _map_allowance(blobs: list[Descriptor]) -> int:
     """Room in `index.json` for the volume map: a digest, a volume name and JSON punctuation per blob."""
     return 64 + sum(len(blob.digest) + 40 for blob in blobs)
-
-
-def _sha256_of(path: Path) -> tuple[str, int]:
-    hasher = hashlib.sha256()
-    size = 0
-    for chunk in _chunks(path):
-        hasher.update(chunk)
-        size += len(chunk)
-    return hasher.hexdigest(), size

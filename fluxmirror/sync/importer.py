@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Protocol
+from typing import BinaryIO, Protocol
 
 import msgspec
 
@@ -28,24 +28,31 @@ from fluxmirror.api.config import Config
 from fluxmirror.api.report import EntryStatus, ReferrerResult, Result, Status, TagResult
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.http.session import HttpSession
-from fluxmirror.layout import REF_NAME, LayoutDirectory, LayoutError, TarLayout
+from fluxmirror.layout import REF_NAME, LayoutDirectory, LayoutError, Member, TarLayout, TarStream
 from fluxmirror.layout.names import INDEX_JSON
 from fluxmirror.oci.blobs import BlobSource
 from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession, copy_from
-from fluxmirror.oci.digests import new_hasher
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.reference import InvalidReferenceError, Repository, parse_reference
 from fluxmirror.sync.engine import Cancellation, CredentialsFactory, copy_session, host_tls
 from fluxmirror.sync.events import JobOutcome, Progress
 from fluxmirror.sync.export import VOLUMES_ANNOTATION, canonical_key
+from fluxmirror.sync.import_stream import (
+    MAX_MANIFEST,
+    Counted,
+    PipedArchive,
+    content_problem,
+    hash_blobs,
+    needed_blobs,
+    read_front,
+    stream_blobs,
+)
 from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, row, run_with_retries
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.receipts import BASE_ANNOTATION, write_receipt
 
 __all__ = ["import_archive"]
-
-_MAX_MANIFEST: Final = 4 << 20
 
 
 class _Archive(Protocol):
@@ -56,31 +63,23 @@ class _Archive(Protocol):
     def blob_source(self) -> BlobSource: ...
 
 
-@dataclass(slots=True)
-class _Counted:
-    """The blobs the import actually streamed (the ones not already at the destination)."""
-
-    blobs: int = 0
-    bytes: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class _CountingSource:
     """The archive's blobs, counted; a blob another volume holds is named with that volume."""
 
     inner: BlobSource
-    counted: _Counted
+    counted: Counted
     volumes: dict[str, str]
     where: str
     bases: str
 
     async def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
-        if offset == 0:
-            self.counted.blobs += 1
         try:
             async for chunk in self.inner.read(digest, offset):
                 self.counted.bytes += len(chunk)
                 yield chunk
+            if offset == 0:
+                self.counted.blobs += 1
         except LayoutError:
             volume = self.volumes.get(digest)
             if volume is None or volume == Path(self.where).name:
@@ -101,7 +100,7 @@ class _ArchiveOrigin:
 
     archive: _Archive
     where: str
-    counted: _Counted
+    counted: Counted
     volumes: dict[str, str] = field(default_factory=dict)
     bases: str = ""
 
@@ -111,7 +110,7 @@ class _ArchiveOrigin:
 
     async def manifest(self, digest: str) -> Manifest | None:
         try:
-            raw = await asyncio.to_thread(self.archive.read_small, digest, _MAX_MANIFEST)
+            raw = await asyncio.to_thread(self.archive.read_small, digest, MAX_MANIFEST)
         except LayoutError:
             return None
         return parse_manifest(raw, digest=digest)
@@ -150,7 +149,7 @@ def _annotations(index: bytes) -> dict[str, str]:
     return {str(key): str(value) for key, value in annotations.items()} if isinstance(annotations, dict) else {}
 
 
-def _origin(archive: _Archive, where: str, counted: _Counted, index: bytes) -> _ArchiveOrigin:
+def _origin(archive: _Archive, where: str, counted: Counted, index: bytes) -> _ArchiveOrigin:
     """The archive as a copy's origin, knowing its volume map and its bases (from `index.json`)."""
     annotations = _annotations(index)
     try:
@@ -200,7 +199,7 @@ def _plan(
         repositories.setdefault(reference.repository, []).append(entry)
         by_digest.setdefault(descriptor.digest, []).append(entry)
     for descriptor in untagged:
-        manifest = parse_manifest(archive.read_small(descriptor.digest, _MAX_MANIFEST), digest=descriptor.digest)
+        manifest = parse_manifest(archive.read_small(descriptor.digest, MAX_MANIFEST), digest=descriptor.digest)
         if manifest.subject is not None:
             for entry in by_digest.get(manifest.subject.digest, []):
                 entry.referrers.append(descriptor)
@@ -215,21 +214,34 @@ async def import_archive(
     progress: Progress,
     cancellation: Cancellation,
     *,
+    pipe: BinaryIO | None = None,
     verify_only: bool = False,
     map_tag_only: str | None = None,
     receipt_out: str | None = None,
 ) -> tuple[list[Result], Archive]:
-    """Import the archive at `source`; one result per destination repository, and the archive block.
-    `verify_only` hashes every blob the named images need and pushes nothing (no registry is
-    contacted): a verified tag is `skipped`, a broken one `failed`, and `archive.verified` sums up."""
-    archive, archive_format, index = await asyncio.to_thread(_open, source)
+    """Import the archive at `source` (read once from `pipe` when given: docs/airgap.md#pipes); one
+    result per destination repository, and the archive block. `verify_only` hashes every blob the
+    named images need and pushes nothing (no registry is contacted): a verified tag is `skipped`, a
+    broken one `failed`, and `archive.verified` sums up."""
+    piped: tuple[PipedArchive, TarStream, AsyncIterator[Member]] | None = None
+    archive: _Archive
+    if pipe is not None:
+        piped = await read_front(pipe, source)
+        archive, archive_format, index = piped[0], "tar", piped[0].index_raw
+    else:
+        archive, archive_format, index = await asyncio.to_thread(_open, source)
     plan = await asyncio.to_thread(_plan, archive, source, _allowed(config), map_tag_only)
+    counted = Counted()
+    origin = _origin(archive, source, counted, index)
     if verify_only:
-        return await _verify_only(archive, archive_format, index, source, plan, progress)
+        checked: dict[str, str | None] = {}
+        if piped is not None:
+            front, stream, members = piped
+            checked = await hash_blobs(front, stream, members, needed_blobs(front, _roots(plan)), counted)
+        return await _verify_only(origin, archive_format, index, plan, progress, checked)
     settings = JobSettings(
         retries=options.retries, timeout=options.timeout, overwrite=options.overwrite, dry_run=options.dry_run
     )
-    counted = _Counted()
     results: list[Result] = []
     tls = await host_tls(config, options) if config is not None else None
     progress.start(len(plan))
@@ -242,8 +254,12 @@ async def import_archive(
             request_timeout=options.timeout.total_seconds(),
         )
         session = copy_session(config, registries, options)
-        origin = _origin(archive, source, counted, index)
         limit = asyncio.Semaphore(options.concurrency)
+        if piped is not None and not options.dry_run:
+            front, stream, members = piped
+            wanted = await _roots_to_write(session, plan, settings, limit)
+            with cancellation.stoppable():
+                await stream_blobs(session, front, stream, members, needed_blobs(front, wanted), counted)
         for repository, tags in plan.items():
 
             async def one(entry: _Tag, repository: Repository = repository) -> TagResult:
@@ -274,6 +290,43 @@ async def import_archive(
         await asyncio.to_thread(write_receipt, Path(receipt_out), archive, _landed(plan, results))
     digest = "sha256:" + hashlib.sha256(index).hexdigest()
     return results, Archive(path=source, format=archive_format, indexDigest=digest, blobs=blobs)
+
+
+def _roots(plan: dict[Repository, list[_Tag]]) -> list[tuple[Repository, str]]:
+    """Every manifest the plan imports (tags and their referrers), with its repository."""
+    return [
+        (repository, descriptor.digest)
+        for repository, tags in plan.items()
+        for entry in tags
+        for descriptor in (entry.descriptor, *entry.referrers)
+    ]
+
+
+async def _roots_to_write(
+    session: CopySession, plan: dict[Repository, list[_Tag]], settings: JobSettings, limit: asyncio.Semaphore
+) -> list[tuple[Repository, str]]:
+    """The manifests of a piped import whose blobs must be streamed: tags the comparison says to
+    write (a failed lookup included: its job reports it), and every referrer (the blob check skips
+    what is there)."""
+
+    async def writes(repository: Repository, entry: _Tag) -> bool:
+        async with limit:
+            try:
+                existing = await session.registries.client(repository.registry).resolve_digest(
+                    repository.path, entry.tag
+                )
+            except FluxMirrorError:
+                return True
+        return decide(entry.descriptor.digest, existing, settings) in WRITES
+
+    entries = [(repository, entry) for repository, tags in plan.items() for entry in tags]
+    decisions = await asyncio.gather(*(writes(repository, entry) for repository, entry in entries))
+    roots: list[tuple[Repository, str]] = []
+    for (repository, entry), write in zip(entries, decisions, strict=True):
+        if write:
+            roots.append((repository, entry.descriptor.digest))
+        roots.extend((repository, referrer.digest) for referrer in entry.referrers)
+    return roots
 
 
 async def _attempt(
@@ -326,16 +379,16 @@ async def _referrers(
 
 
 async def _verify_only(
-    archive: _Archive,
+    origin: _ArchiveOrigin,
     archive_format: str,
     index: bytes,
-    source: str,
     plan: dict[Repository, list[_Tag]],
     progress: Progress,
+    checked: dict[str, str | None],
 ) -> tuple[list[Result], Archive]:
-    counted = _Counted()
-    origin = _origin(archive, source, counted, index)
-    checked: dict[str, str | None] = {}  # digest -> error (None: verified), so a shared blob is hashed once
+    """Hash what the plan needs; `checked` holds the blobs already hashed (digest -> problem or
+    None), and gets the rest, so a shared blob is hashed once."""
+    source = origin.where
     results: list[Result] = []
     progress.start(len(plan))
     for repository, tags in plan.items():
@@ -392,18 +445,10 @@ async def _verify_blob(origin: _ArchiveOrigin, blob: Descriptor) -> str | None:
     elsewhere = origin.volumes.get(blob.digest)
     if elsewhere is not None and elsewhere != Path(origin.where).name:
         return None
-    hasher = new_hasher(blob.digest)
-    size = 0
     try:
-        async for chunk in origin.archive.blob_source().read(blob.digest, 0):
-            hasher.update(chunk)
-            size += len(chunk)
+        return await content_problem(blob, origin.archive.blob_source().read(blob.digest, 0), origin.counted)
     except FluxMirrorError as exc:
         return str(exc)
-    actual = f"{blob.digest.partition(':')[0]}:{hasher.hexdigest()}"
-    if size != blob.size or actual != blob.digest:
-        return f"blob {blob.digest}: content hashes to {actual} ({size} of {blob.size} bytes)"
-    return None
 
 
 def _landed(plan: dict[Repository, list[_Tag]], results: Sequence[Result]) -> list[Descriptor]:

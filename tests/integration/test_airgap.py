@@ -9,53 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 from harness import images
-from harness.referrers import SBOM, fallback_tag, publish_referrers, referrer
+from harness.airgap import flip_a_layer_byte, mirrored, run, seed, write_config
+from harness.referrers import SBOM, fallback_tag
 from harness.registry import Registry, RegistryFactory
-from harness.runner import FLUXMIRROR, Run, entry, sync
+from harness.runner import FLUXMIRROR, entry, sync
 
 pytestmark = pytest.mark.registry
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def run(tmp_path: Path, *argv: str, stdin: str | None = None) -> Run:
-    completed = subprocess.run(
-        [str(FLUXMIRROR), *argv], input=stdin, capture_output=True, text=True, timeout=120, env=dict(os.environ)
-    )
-    return Run(completed.returncode, completed.stdout, completed.stderr)
-
-
-def write_config(tmp_path: Path, artifacts: list[dict[str, Any]], name: str = "mirror.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(
-        yaml.safe_dump({"apiVersion": "mirror.plugin.fluxcd.io/v1beta1", "kind": "Config", "artifacts": artifacts})
-    )
-    return path
-
-
-def seed(registry: Registry, repo: str) -> dict[str, images.Manifest]:
-    """Two images (real tar.gz layers) and an SBOM referrer on the newer one."""
-    pushed = {}
-    for tag, seed_ in (("1.0.0", 71), ("2.0.0", 72)):
-        image = images.make_image([4096, 70_000], seed=seed_)
-        images.push(registry, repo, tag, image)
-        pushed[tag] = image
-    publish_referrers(registry, repo, pushed["2.0.0"], [referrer(pushed["2.0.0"], SBOM, seed=73)])
-    return pushed
-
-
-def mirrored(registry: Registry, repo: str, tags: list[str]) -> dict[str, str]:
-    return {tag: images.get_manifest(registry, repo, tag).digest for tag in tags}
 
 
 @pytest.mark.parametrize("form", ["layout", "tar"])
@@ -186,16 +154,6 @@ def test_layouts_written_by_skopeo_and_umoci_import_with_a_mapping(
     assert images.get_manifest(far, "imported", "v1").digest == image.digest
 
 
-def _flip_a_layer_byte(archive: Path, layer_digest: str) -> None:
-    with tarfile.open(archive) as tar:
-        member = tar.getmember("blobs/" + layer_digest.replace(":", "/"))
-    with archive.open("r+b") as file:
-        file.seek(member.offset_data + member.size // 2)
-        byte = file.read(1)
-        file.seek(-1, 1)
-        file.write(bytes([byte[0] ^ 0xFF]))
-
-
 def test_a_flipped_byte_fails_only_its_tag_and_verify_only_reports_it(
     tmp_path: Path, registry: Registry, registry_factory: RegistryFactory, unique_repo: str
 ) -> None:
@@ -204,7 +162,7 @@ def test_a_flipped_byte_fails_only_its_tag_and_verify_only_reports_it(
     config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
     archive = tmp_path / "archive.tar"
     assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
-    _flip_a_layer_byte(archive, pushed["1.0.0"].layers[1].digest)
+    flip_a_layer_byte(archive, pushed["1.0.0"].layers[1].digest)
 
     checked = run(tmp_path, "import", str(archive), "--verify-only", "-o", "json")
     assert checked.code == 1
