@@ -1,8 +1,9 @@
 """Run the benchmarks and print their tables (`make bench`).
 
 The copy benchmark starts local registries and writes a few gigabytes under /tmp; the verify
-benchmark starts one and re-syncs 100 signed tags ten times. `--quick` shrinks both to smoke checks
-that finish in well under a minute.
+benchmark starts one and re-syncs 100 signed tags ten times; the air-gap benchmark exports and
+imports 2 GiB three times over, with up to about 10 GiB of archives under /tmp at once. `--quick`
+shrinks them to smoke checks that finish in well under a minute.
 """
 
 from __future__ import annotations
@@ -10,20 +11,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import charts, copy, layout, selection, verify
+from benchmarks import airgap, charts, copy, layout, selection, verify
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("selection", "charts", "layout", "copy", "verify"), help="run one benchmark")
+    parser.add_argument(
+        "--only", choices=("selection", "charts", "layout", "copy", "verify", "airgap"), help="run one benchmark"
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke-test sizes: copy 20 small tags and 2 tags × 2 × 32 MiB, verify 20 tags twice",
+        help=(
+            "smoke-test sizes: copy 20 small tags and 2 tags × 2 × 32 MiB, verify 20 tags twice, "
+            "airgap 2 tags × 2 × 16 MiB"
+        ),
     )
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the copy table as Markdown to PATH")
     args = parser.parse_args(argv)
-    if args.only in ("selection", "charts", "layout", "verify") and args.markdown:
+    if args.only in ("selection", "charts", "layout", "verify", "airgap") and args.markdown:
         parser.error("--markdown writes the copy table; it needs the copy benchmark")
 
     if args.only in (None, "selection"):
@@ -39,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             args.markdown.write_text(results.markdown())
     if args.only in (None, "verify"):
         print(("\n" if args.only is None else "") + verify.run(verify.QUICK if args.quick else verify.FULL).text())
+    if args.only in (None, "airgap"):
+        print(("\n" if args.only is None else "") + airgap.run(airgap.QUICK if args.quick else airgap.FULL).text())
     return 0
 
 

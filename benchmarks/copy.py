@@ -188,6 +188,7 @@ class _Child:
     cpu_seconds: float
     peak_rss_mib: float
     stdout: str
+    written_bytes: int = 0  # ru_oublock × 512: bytes the tool dirtied for the disk (0 where the kernel does not count)
 
 
 def measure(argv: Sequence[str], env: Mapping[str, str], scratch: Path) -> _Child:
@@ -205,7 +206,9 @@ def measure(argv: Sequence[str], env: Mapping[str, str], scratch: Path) -> _Chil
     if returncode != 0:
         raise BenchmarkError(f"{Path(argv[0]).name} exited {returncode}:\n{err[-3000:]}\n{out[-3000:]}")
     usage = json.loads(report.read_text())
-    return _Child(usage["seconds"], usage["cpu_seconds"], usage["peak_rss_kib"] / 1024, out)
+    return _Child(
+        usage["seconds"], usage["cpu_seconds"], usage["peak_rss_kib"] / 1024, out, usage.get("written_bytes", 0)
+    )
 
 
 class _Bench:

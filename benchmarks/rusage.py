@@ -27,6 +27,7 @@ def main() -> int:
                 "seconds": seconds,
                 "cpu_seconds": usage.ru_utime + usage.ru_stime,
                 "peak_rss_kib": usage.ru_maxrss,  # KiB on Linux
+                "written_bytes": usage.ru_oublock * 512,  # what it sent to the storage layer, temp files included
             },
             file,
         )
