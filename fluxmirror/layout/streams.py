@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+from fluxmirror.layout.errors import LayoutError
 from fluxmirror.oci.digests import Hasher, new_hasher
 from fluxmirror.oci.errors import DigestMismatchError
 
-__all__ = ["write_verified"]
+__all__ = ["write_pipelined", "write_verified"]
 
 
 def _hash_and_write(write: Callable[[bytes], object], hasher: Hasher, chunk: bytes) -> None:
@@ -49,3 +50,26 @@ async def write_verified(
     actual = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
     if actual != digest:
         raise DigestMismatchError(f"blob {digest}: content hashes to {actual}")
+
+
+async def write_pipelined(write: Callable[[bytes], object], size: int, chunks: AsyncIterator[bytes]) -> None:
+    """Pass `chunks` (content already verified, such as a staged blob) to the blocking `write` on a
+    worker thread, one write in flight while the next chunk is read; LayoutError unless they were
+    exactly `size` bytes."""
+    written = 0
+    pending: asyncio.Future[object] | None = None
+    try:
+        async for chunk in chunks:
+            written += len(chunk)
+            if written > size:
+                break
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(asyncio.to_thread(write, chunk))
+        if pending is not None:
+            await pending
+    finally:
+        if pending is not None and not pending.done():
+            await asyncio.wait([pending])
+    if written != size:
+        raise LayoutError(f"a staged blob changed size: {written} bytes, expected {size}")

@@ -36,7 +36,7 @@ from fluxmirror.layout.names import (
     encode_index,
     index_descriptors,
 )
-from fluxmirror.layout.streams import write_verified
+from fluxmirror.layout.streams import write_pipelined, write_verified
 from fluxmirror.oci.digests import check_content
 from fluxmirror.oci.manifests import Descriptor
 
@@ -282,8 +282,9 @@ class TarWriter:
         self.index_written = True
         return data
 
-    async def add_stream(self, name: str, size: int, chunks: AsyncIterator[bytes]) -> bool:
-        """Stream a blob (after `index.json`), hashing it by its digest's algorithm as it is written."""
+    async def add_stream(self, name: str, size: int, chunks: AsyncIterator[bytes], *, verify: bool = True) -> bool:
+        """Stream a blob (after `index.json`), hashing it by its digest's algorithm as it is written
+        (`verify=False`: content this process verified already, such as a staged layout's blob)."""
         digest = self._check(name)
         if not self.index_written:
             raise ValueError("TarWriter: streamed blobs go after index.json (add_index first)")
@@ -291,7 +292,10 @@ class TarWriter:
             return False
         await asyncio.to_thread(self.stream.write, ustar.build(name, size))
         try:
-            await write_verified(self.stream.write, digest, size, chunks)
+            if verify:
+                await write_verified(self.stream.write, digest, size, chunks)
+            else:
+                await write_pipelined(self.stream.write, size, chunks)
         except BaseException:
             self.failed = True
             raise

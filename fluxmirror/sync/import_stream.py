@@ -15,9 +15,10 @@ blob, rather than spooled to disk.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.layout import LayoutError, Member, TarStream
@@ -31,6 +32,7 @@ from fluxmirror.oci.reference import Repository
 __all__ = [
     "MAX_MANIFEST",
     "Counted",
+    "Manifests",
     "Needed",
     "PipedArchive",
     "content_problem",
@@ -123,8 +125,17 @@ class Needed:
     repositories: list[Repository] = field(default_factory=list)
 
 
-def needed_blobs(archive: PipedArchive, roots: Iterable[tuple[Repository, str]]) -> dict[str, Needed]:
-    """Each blob the manifests `roots` name (recursively), by digest, with the repositories needing it."""
+class Manifests(Protocol):
+    """An archive's manifests by digest (a layout, a tar, or a pipe's front)."""
+
+    def read_small(self, digest: str, limit: int) -> bytes: ...
+
+
+def needed_blobs(
+    archive: Manifests, roots: Iterable[tuple[Repository, str]], *, skip_broken: bool = False
+) -> dict[str, Needed]:
+    """Each blob the manifests `roots` name (recursively), by digest, with the repositories needing
+    it; `skip_broken` leaves out a root whose manifests cannot be read (its tag will say why)."""
     needed: dict[str, Needed] = {}
 
     def visit(repository: Repository, digest: str) -> None:
@@ -137,7 +148,11 @@ def needed_blobs(archive: PipedArchive, roots: Iterable[tuple[Repository, str]])
                 wanting.append(repository)
 
     for repository, digest in roots:
-        visit(repository, digest)
+        try:
+            visit(repository, digest)
+        except FluxMirrorError:
+            if not skip_broken:
+                raise
     return needed
 
 
@@ -217,7 +232,7 @@ async def content_problem(blob: Descriptor, body: AsyncIterator[bytes], counted:
         return str(exc)
     size = 0
     async for chunk in body:
-        hasher.update(chunk)
+        await asyncio.to_thread(hasher.update, chunk)  # off the loop: blobs hash in parallel
         size += len(chunk)
     counted.blobs += 1
     counted.bytes += size

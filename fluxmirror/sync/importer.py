@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -389,6 +390,7 @@ async def _verify_only(
     """Hash what the plan needs; `checked` holds the blobs already hashed (digest -> problem or
     None), and gets the rest, so a shared blob is hashed once."""
     source = origin.where
+    await _hash_all(origin, plan, checked)
     results: list[Result] = []
     progress.start(len(plan))
     for repository, tags in plan.items():
@@ -414,6 +416,19 @@ async def _verify_only(
     verified = all(error is None for error in checked.values())
     digest = "sha256:" + hashlib.sha256(index).hexdigest()
     return results, Archive(path=source, format=archive_format, indexDigest=digest, verified=verified)
+
+
+async def _hash_all(origin: _ArchiveOrigin, plan: dict[Repository, list[_Tag]], checked: dict[str, str | None]) -> None:
+    """Hash every blob the plan needs that is not in `checked` yet, as many at once as there are
+    cores (hashlib releases the GIL), into `checked`."""
+    needed = needed_blobs(origin.archive, _roots(plan), skip_broken=True)
+    limit = asyncio.Semaphore(os.cpu_count() or 1)
+
+    async def one(blob: Descriptor) -> None:
+        async with limit:
+            checked[blob.digest] = await _verify_blob(origin, blob)
+
+    await asyncio.gather(*(one(want.blob) for digest, want in needed.items() if digest not in checked))
 
 
 async def _verify_tree(origin: _ArchiveOrigin, digest: str, checked: dict[str, str | None]) -> str | None:
