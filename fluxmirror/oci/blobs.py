@@ -24,7 +24,16 @@ from fluxmirror.oci.digests import check_content, new_hasher
 from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor
 
-__all__ = ["BlobSource", "BytesSource", "Placement", "RegistrySource", "blob_exists", "fetch_blob", "transfer_blob"]
+__all__ = [
+    "BlobSource",
+    "BytesSource",
+    "Placement",
+    "RegistrySource",
+    "blob_exists",
+    "fetch_blob",
+    "resuming_read",
+    "transfer_blob",
+]
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +163,26 @@ class RegistrySource:
                 yield chunk
 
 
+async def resuming_read(source: BlobSource, blob: Descriptor, start: int, end: int) -> AsyncIterator[bytes]:
+    """Bytes [start, end) of `blob` from `source`; a download that breaks or ends early is resumed
+    where it stopped, with a `Range` request, up to `MAX_RESUMES` times."""
+    position, reopened = start, 0
+    while position < end:
+        try:
+            async for chunk in source.read(blob.digest, position):
+                chunk = chunk[: end - position]
+                position += len(chunk)
+                yield chunk
+                if position >= end:
+                    return
+            raise TransportError(f"blob {blob.digest}: source ended at byte {position} of {blob.size}")
+        except TransportError as exc:
+            reopened += 1
+            if reopened > MAX_RESUMES or not exc.temporary:
+                raise
+            log.info("resuming download of %s at byte %d: %s", blob.digest, position, exc)
+
+
 class _Upload:
     """One upload session: the position each side has reached and the running hash."""
 
@@ -169,27 +198,14 @@ class _Upload:
     async def body(self, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the blob, hashing those not hashed before; a broken source
         download is resumed with a `Range` request so the upload it feeds never notices."""
-        position, reopened = start, 0
+        position = start
         try:
-            while position < end:
-                try:
-                    async for chunk in self.source.read(self.blob.digest, position):
-                        chunk = chunk[: end - position]
-                        if position + len(chunk) > self.hashed:
-                            self.hasher.update(chunk[max(self.hashed - position, 0) :])
-                            self.hashed = position + len(chunk)
-                        position += len(chunk)
-                        yield chunk
-                        if position >= end:
-                            return
-                    raise TransportError(
-                        f"blob {self.blob.digest}: source ended at byte {position} of {self.blob.size}"
-                    )
-                except TransportError as exc:
-                    reopened += 1
-                    if reopened > MAX_RESUMES or not exc.temporary:
-                        raise
-                    log.info("resuming download of %s at byte %d: %s", self.blob.digest, position, exc)
+            async for chunk in resuming_read(self.source, self.blob, start, end):
+                if position + len(chunk) > self.hashed:
+                    self.hasher.update(chunk[max(self.hashed - position, 0) :])
+                    self.hashed = position + len(chunk)
+                position += len(chunk)
+                yield chunk
         except Exception as exc:
             # aiohttp reports a body that failed as a broken connection to the destination; keep
             # the source's own error, so the row names it and the upload is not resumed in vain.

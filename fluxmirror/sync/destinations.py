@@ -15,6 +15,7 @@ from typing import Protocol
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.helm.publish import CHART_LAYER_MEDIA_TYPE, chart_manifest, published_chart_digest, push_chart
 from fluxmirror.layout import REF_NAME, LayoutDirectory, ref_descriptor
+from fluxmirror.oci.blobs import resuming_read
 from fluxmirror.oci.copy import CopySession, Origin, RegistryOrigin, copy_manifest
 from fluxmirror.oci.digests import digest_of
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
@@ -81,10 +82,16 @@ class LayoutExport:
     writing of manifest trees into it. Blobs and manifests go in before the `index.json` entry
     that names them, so an interrupted export never lists what it does not hold."""
 
-    def __init__(self, layout: LayoutDirectory, far_side: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, layout: LayoutDirectory, far_side: frozenset[str] = frozenset(), *, defer_blobs: bool = False
+    ) -> None:
         self.layout = layout
         self.far_side = far_side  # digests the base receipts vouch for: not written (docs/airgap.md#deltas)
         self.blobs_in_base = 0
+        # With `defer_blobs` (a tar export: docs/airgap.md#export), blobs are not written here but
+        # remembered with their origin, and stream from it straight into the tar once every
+        # manifest is known: the payload crosses the disk once.
+        self.deferred: dict[str, tuple[Origin, Descriptor]] | None = {} if defer_blobs else None
         self._references = {
             descriptor.annotations[REF_NAME]: descriptor.digest
             for descriptor in layout.index()
@@ -118,7 +125,12 @@ class LayoutExport:
             return
         if self.layout.has_blob(blob.digest, blob.size):
             return
-        await self.layout.write_blob(blob.digest, blob.size, origin.blobs().read(blob.digest, 0))
+        if self.deferred is not None:
+            if blob.digest in self.deferred:
+                return
+            self.deferred[blob.digest] = (origin, blob)
+        else:
+            await self.layout.write_blob(blob.digest, blob.size, resuming_read(origin.blobs(), blob, 0, blob.size))
         self.blobs_written += 1
         self.bytes_written += blob.size
 

@@ -173,10 +173,12 @@ async def run_sync(
     cancellation: Cancellation | None = None,
     *,
     export: LayoutExport | None = None,
+    finish: Callable[[], Awaitable[None]] | None = None,
 ) -> list[Result]:
     """Mirror every entry of `config` (into `export`'s layout instead of the destinations, for
     `export`); returns one report result per entry, in config order, also when `cancellation`
-    stops the run part-way."""
+    stops the run part-way. `finish` runs after the jobs, while the run's connections are still
+    open (a tar export streams its deferred blobs then)."""
     if cancellation is None:
         cancellation = Cancellation()
     connections = max(64, options.concurrency * 8)
@@ -209,7 +211,10 @@ async def run_sync(
                 # Overlaps the first entry's tag listing; with a verification cache, sigstore-python
                 # is loaded only if a signature is not in it.
                 run.trusted_roots.start(parse=options.state_dir is None)
-            return await _run_all(run, artifacts, charts, options, progress, cancellation)
+            results = await _run_all(run, artifacts, charts, options, progress, cancellation)
+            if finish is not None:
+                await finish()
+            return results
         finally:
             if tls is not None:
                 await asyncio.to_thread(tls.close)  # the SPIFFE X.509 source, if one was opened

@@ -259,8 +259,15 @@ async def import_archive(
         if piped is not None and not options.dry_run:
             front, stream, members = piped
             wanted = await _roots_to_write(session, plan, settings, limit)
-            with cancellation.stoppable():
-                await stream_blobs(session, front, stream, members, needed_blobs(front, wanted), counted)
+            try:
+                with cancellation.stoppable():
+                    await stream_blobs(session, front, stream, members, needed_blobs(front, wanted), counted)
+            except asyncio.CancelledError:  # a signal: the tags below end as failed rows, reported
+                if not cancellation.requested:
+                    raise
+                task = asyncio.current_task()
+                assert task is not None
+                task.uncancel()
         for repository, tags in plan.items():
 
             async def one(entry: _Tag, repository: Repository = repository) -> TagResult:

@@ -175,8 +175,17 @@ class Recorder:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._active = 0
+        self._generation = 0
         self._in_flight: list[str] = []
         self._records: list[RecordedRequest] = []
+
+    def clear(self) -> None:
+        """Forget every exchange so far; those still in flight (a killed client's) are never logged."""
+        with self._condition:
+            self._generation += 1
+            self._records = []
+            self._active = 0
+            self._condition.notify_all()
 
     async def record(
         self, request: web.Request, serve: Callable[[web.Request, Tally], Awaitable[web.StreamResponse]]
@@ -185,13 +194,14 @@ class Recorder:
         with self._condition:
             self._active += 1
             self._in_flight.append(f"{request.method} {request.path}")
+            generation = self._generation
         tally = Tally()
         try:
             return await serve(request, tally)
         finally:
-            self._append(request, tally)
+            self._append(request, tally, generation)
 
-    def _append(self, request: web.Request, tally: Tally) -> None:
+    def _append(self, request: web.Request, tally: Tally, generation: int) -> None:
         authorization = request.headers.get("Authorization")
         record = RecordedRequest(
             method=request.method,
@@ -206,9 +216,10 @@ class Recorder:
             rule=tally.rule,
         )
         with self._condition:
-            self._records.append(record)
-            self._active -= 1
             self._in_flight.remove(f"{request.method} {request.path}")
+            if generation == self._generation:
+                self._records.append(record)
+                self._active -= 1
             self._condition.notify_all()
 
     @property
@@ -260,6 +271,12 @@ class FaultProxy:
         with self._lock:
             self._armed.append(_Armed(rule, rule.times))
         return rule
+
+    def clear(self) -> None:
+        """Disarm every rule and forget the exchanges so far: a clean slate for a second run."""
+        with self._lock:
+            self._armed.clear()
+        self._recorder.clear()
 
     @property
     def requests(self) -> list[RecordedRequest]:
