@@ -38,7 +38,6 @@ from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.reference import InvalidReferenceError, Repository, parse_reference
 from fluxmirror.sync.engine import Cancellation, CredentialsFactory, copy_session, host_tls
 from fluxmirror.sync.events import JobOutcome, Progress
-from fluxmirror.sync.export import VOLUMES_ANNOTATION, canonical_key
 from fluxmirror.sync.import_stream import (
     MAX_MANIFEST,
     Counted,
@@ -51,6 +50,7 @@ from fluxmirror.sync.import_stream import (
 )
 from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, row, run_with_retries
 from fluxmirror.sync.options import SyncOptions
+from fluxmirror.sync.pack import VOLUMES_ANNOTATION, canonical_key
 from fluxmirror.sync.receipts import BASE_ANNOTATION, write_receipt
 
 __all__ = ["import_archive"]
