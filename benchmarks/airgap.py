@@ -119,7 +119,6 @@ class PackMarks:
     """When fluxmirror's tar export moved from phase to phase, seconds from the child's start."""
 
     planned: float  # the tar's `.part` appeared: every manifest is known, the blobs start to stream
-    tar_written: float  # the `.part` reached its final size (every blob streamed from the source)
     renamed: float  # `FILE.tar` exists: the sidecar is written and the tar renamed
     total: float  # the child's wall time (the staging directory removed, the report printed)
 
@@ -231,9 +230,8 @@ class AirgapResults:
         layout = self.best(EXPORT_LAYOUT, FLUXMIRROR).seconds
         return [
             f"fluxmirror export → tar, fastest run ({best.total:.2f} s), by phase (files watched every 10 ms): "
-            f"planned (manifests only) {best.planned:.2f} s, blobs streamed from the source into the tar and "
-            f"hashed {best.tar_written - best.planned:.2f} s, sidecar written and renamed "
-            f"{best.renamed - best.tar_written:.2f} s, exit {best.total - best.renamed:.2f} s "
+            f"planned (manifests only) {best.planned:.2f} s, blobs fetched into their places in the tar and "
+            f"the tar hashed in order {best.renamed - best.planned:.2f} s, exit {best.total - best.renamed:.2f} s "
             f"(export → layout: {layout:.2f} s)"
         ]
 
@@ -581,22 +579,16 @@ class _Bench:
 
     def export_tar_fluxmirror(self, out: Path) -> None:
         argv = [sys.executable, "-m", "fluxmirror", "export", str(self._config), "--to", str(out)]
-        final = sum(self._data.sizes.values())  # the tar is larger: the first size past every blob's bytes
         marks: dict[str, float] = {}
 
         def staged() -> list[Path]:
             return list(out.parent.glob(f".{out.name}.staging-*"))
 
         def sample(at: float) -> None:
-            parts = [part for staging in staged() for part in staging.glob("*.part")]
-            with suppress(FileNotFoundError):
-                if parts:
-                    marks.setdefault("part", at)
-                    if parts[0].stat().st_size >= final:
-                        marks.setdefault("written", at)
+            if any(part for staging in staged() for part in staging.glob("*.part")):
+                marks.setdefault("part", at)
             if out.exists():
                 marks.setdefault("renamed", at)
-                marks.setdefault("written", at)
                 marks.setdefault("part", at)
 
         started = time.perf_counter()
@@ -612,10 +604,8 @@ class _Bench:
         # The watcher's clock starts before measure()'s sync and spawn: align on the child's end.
         child = self.measurements[-1].seconds
         offset = watched - child
-        if {"part", "written", "renamed"} <= marks.keys():
-            self.pack_marks.append(
-                PackMarks(marks["part"] - offset, marks["written"] - offset, marks["renamed"] - offset, child)
-            )
+        if {"part", "renamed"} <= marks.keys():
+            self.pack_marks.append(PackMarks(marks["part"] - offset, marks["renamed"] - offset, child))
 
     def export_tar_skopeo(self, out: Path) -> None:
         out.mkdir()

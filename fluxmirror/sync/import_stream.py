@@ -45,6 +45,7 @@ __all__ = [
 MAX_MANIFEST: Final = 4 << 20
 _MAX_FRONT: Final = 64 << 20
 _MAX_INDEX: Final = 64 << 20
+_COMMITS_IN_FLIGHT: Final = 4
 
 
 @dataclass(slots=True)
@@ -158,18 +159,23 @@ def needed_blobs(
 
 @dataclass(frozen=True, slots=True)
 class _Once:
-    """A blob's body as it streams from the pipe: read once, from the start, and counted."""
+    """A blob's body as it streams from the pipe: read once, from the start, and counted;
+    `drained` is set once the pipe is past it (read to the end, or given up)."""
 
     body: AsyncIterator[bytes]
     counted: Counted
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
-        if offset:
-            raise LayoutError(f"blob {digest}: a piped blob cannot be re-read from byte {offset}")
+        if offset or self.drained.is_set():
+            raise LayoutError(f"blob {digest}: a piped blob cannot be read again (from byte {offset})")
         self.counted.blobs += 1
-        async for chunk in self.body:
-            self.counted.bytes += len(chunk)
-            yield chunk
+        try:
+            async for chunk in self.body:
+                self.counted.bytes += len(chunk)
+                yield chunk
+        finally:
+            self.drained.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,29 +204,48 @@ async def stream_blobs(
     counted: Counted,
 ) -> None:
     """Place each needed blob as it streams by: uploaded into the first repository that needs it and
-    mounted into the others. A failure is kept in `archive.failed`; the tags needing the blob fail
-    when their manifests are pushed."""
+    mounted into the others. The pipe moves on as soon as a blob's bytes are read, while its upload
+    is committed (and mounted elsewhere) in the background, a few at a time. A failure is kept in
+    `archive.failed`; the tags needing the blob fail when their manifests are pushed."""
+    placing: set[asyncio.Task[None]] = set()
     try:
         async for member in members:
             want = needed.get(member.digest or "")
             if want is None:
                 continue
-            digest = want.blob.digest
             registries = sorted({repository.registry for repository in want.repositories})
             if len(registries) > 1:
-                archive.failed[digest] = (
+                archive.failed[want.blob.digest] = (
                     f"was not pushed: {' and '.join(registries)} both need it, and a pipe is read once;"
                     " import from a file"
                 )
                 continue
-            origin = _OnceOrigin(_Once(stream.body(), counted))
-            try:
-                for repository in want.repositories:
-                    await session.place_blob(origin, repository, want.blob)
-            except FluxMirrorError as exc:
-                archive.failed[digest] = f"was not pushed: {exc}"
+            body = _Once(stream.body(), counted)
+            task = asyncio.ensure_future(_place(session, archive, _OnceOrigin(body), want))
+            placing.add(task)
+            task.add_done_callback(placing.discard)
+            drained = asyncio.ensure_future(body.drained.wait())
+            await asyncio.wait({task, drained}, return_when=asyncio.FIRST_COMPLETED)
+            drained.cancel()
+            while len(placing) >= _COMMITS_IN_FLIGHT:
+                await asyncio.wait(placing, return_when=asyncio.FIRST_COMPLETED)
     except LayoutError as exc:
         archive.cut = f"was not reached: {exc}"
+    except BaseException:  # cancelled (a signal): stop the uploads in flight too
+        for task in placing:
+            task.cancel()
+        raise
+    finally:
+        if placing:
+            await asyncio.wait(placing)
+
+
+async def _place(session: CopySession, archive: PipedArchive, origin: _OnceOrigin, want: Needed) -> None:
+    try:
+        for repository in want.repositories:
+            await session.place_blob(origin, repository, want.blob)
+    except FluxMirrorError as exc:
+        archive.failed[want.blob.digest] = f"was not pushed: {exc}"
 
 
 async def content_problem(blob: Descriptor, body: AsyncIterator[bytes], counted: Counted) -> str | None:
