@@ -31,6 +31,8 @@ FluxMirrorError                        fluxmirror.errors
 │                                      sha512 or blake3
 ├── LayoutError                        layout.errors: an OCI image layout (directory or tar) is unreadable,
 │                                      malformed, truncated, hostile or locked by another writer
+├── VolumeTooSmall                     sync.pack: a blob does not fit a volume of `--split-size`
+├── ExportInterrupted                  sync.export: a signal arrived while the tar was written; none is left
 ├── FetchError                         helm.fetch: a chart cannot be used (not in the index, wrong digest)
 ├── ChartError                         helm.chart: a chart archive or its Chart.yaml is invalid
 └── PlanError                          sync.plan: an entry cannot be planned; fails that entry only
