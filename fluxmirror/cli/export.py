@@ -22,6 +22,7 @@ from fluxmirror.cli.sync import (
     OverwriteOption,
     RetriesOption,
     RunFlags,
+    ShardOption,
     StateDirOption,
     TimeoutOption,
     TrustedRootOption,
@@ -68,6 +69,7 @@ def export(
     insecure: InsecureOption = False,
     trusted_root: TrustedRootOption = None,
     state_dir: StateDirOption = None,
+    shard: ShardOption = None,
     split_size: Annotated[
         str | None,
         typer.Option(
@@ -112,6 +114,7 @@ def export(
         insecure=insecure,
         trusted_root=trusted_root,
         state_dir=state_dir,
+        shard=shard,
     )
     loaded = load_run_config(config, no_envsubst)
 

@@ -21,6 +21,7 @@ from fluxmirror.cli.sync import (
     OverwriteOption,
     RetriesOption,
     RunFlags,
+    ShardOption,
     TimeoutOption,
     VerboseOption,
     load_run_config,
@@ -57,6 +58,7 @@ def import_command(
     verbose: VerboseOption = False,
     no_progress: NoProgressOption = False,
     insecure: InsecureOption = False,
+    shard: ShardOption = None,
     verify_only: Annotated[
         bool, typer.Option("--verify-only", help="Hash every blob the archive's images need; push nothing.")
     ] = False,
@@ -89,6 +91,7 @@ def import_command(
         verbose=verbose,
         no_progress=no_progress,
         insecure=insecure,
+        shard=shard,
     )
     if source == "-" and config == "-":
         raise UsageError("import - -: the archive and the config cannot both come from stdin")

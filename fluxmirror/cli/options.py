@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -14,10 +15,14 @@ import typer
 from fluxmirror.api.duration import Duration
 from fluxmirror.cli.pflag import DURATION_METAVAR
 from fluxmirror.errors import UsageError
+from fluxmirror.gocompat.strconv import go_quote
+from fluxmirror.sync.shard import Shard
 
 __all__ = [
     "CONFIG_ENV",
     "GLOBAL_FLAGS",
+    "JOB_COUNT_ENV",
+    "JOB_INDEX_ENV",
     "ConfigOption",
     "GlobalTimeoutOption",
     "HostsOption",
@@ -26,6 +31,7 @@ __all__ = [
     "executable_path",
     "hosts_config_source",
     "parse_duration_flag",
+    "parse_shard_flag",
     "program_name",
     "resolve_timeout",
     "sync_config_source",
@@ -82,6 +88,44 @@ def parse_duration_flag(flag: str, text: str) -> Duration:
         return Duration.parse(text)
     except ValueError as exc:
         raise UsageError(f'invalid argument "{text}" for "{flag}" flag: {exc}') from None
+
+
+_SHARD_NUMBER = re.compile(r"[0-9]{1,9}")
+JOB_INDEX_ENV = "JOB_COMPLETION_INDEX"
+JOB_COUNT_ENV = "JOB_COMPLETIONS"
+
+
+def parse_shard_flag(text: str, env: Mapping[str, str] = os.environ) -> Shard:
+    """`--shard i/n` (0-based, 0 <= i < n), or `--shard auto`: the index Kubernetes gives each pod of
+    an Indexed Job (`$JOB_COMPLETION_INDEX`) and the Job's completions, which the manifest has to
+    pass as `$JOB_COMPLETIONS`, since Kubernetes exposes no such variable (docs/kubernetes.md)."""
+    if text == "auto":
+        return _job_shard(env)
+    index, slash, count = text.partition("/")
+    if not (slash and _SHARD_NUMBER.fullmatch(index) and _SHARD_NUMBER.fullmatch(count)):
+        raise UsageError(f'invalid argument "{text}" for "--shard" flag: want i/n (0 <= i < n) or auto')
+    if int(count) < 1:
+        raise UsageError(f'invalid argument "{text}" for "--shard" flag: the shard count must be at least 1')
+    if int(index) >= int(count):
+        raise UsageError(
+            f'invalid argument "{text}" for "--shard" flag: the index is 0-based and must be below {int(count)}'
+        )
+    return Shard(int(index), int(count))
+
+
+def _job_shard(env: Mapping[str, str]) -> Shard:
+    index, count = env.get(JOB_INDEX_ENV, ""), env.get(JOB_COUNT_ENV, "")
+    if not index:
+        raise UsageError(f"--shard auto: {JOB_INDEX_ENV} is not set (Kubernetes sets it in an Indexed Job's pods)")
+    if not count:
+        raise UsageError(f"--shard auto: {JOB_COUNT_ENV} is not set (set it to the Job's spec.completions)")
+    if not _SHARD_NUMBER.fullmatch(index):
+        raise UsageError(f"--shard auto: {JOB_INDEX_ENV}={go_quote(index)} is not a 0-based index")
+    if not _SHARD_NUMBER.fullmatch(count) or int(count) < 1:
+        raise UsageError(f"--shard auto: {JOB_COUNT_ENV}={go_quote(count)} is not a count of at least 1")
+    if int(index) >= int(count):
+        raise UsageError(f"--shard auto: {JOB_INDEX_ENV}={index} is not below {JOB_COUNT_ENV}={count}")
+    return Shard(int(index), int(count))
 
 
 def sync_config_source(argument: str | None, env: Mapping[str, str] = os.environ) -> str:

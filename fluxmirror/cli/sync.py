@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fluxmirror.cli.options import GLOBAL_FLAGS, NoEnvsubstOption, resolve_timeout, sync_config_source
+from fluxmirror.cli.options import (
+    GLOBAL_FLAGS,
+    NoEnvsubstOption,
+    parse_shard_flag,
+    resolve_timeout,
+    sync_config_source,
+)
 from fluxmirror.cli.pflag import DURATION_METAVAR
 from fluxmirror.config import load_config
 from fluxmirror.errors import UsageError
@@ -63,6 +69,15 @@ StateDirOption = Annotated[
         show_default=False,
     ),
 ]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="i/n|auto",
+        help="Run only shard i (0-based) of n, split by destination; auto: from an Indexed Job's environment.",
+        show_default=False,
+    ),
+]
 
 
 class RunFlags:
@@ -83,6 +98,7 @@ class RunFlags:
         insecure: bool,
         trusted_root: str | None = None,
         state_dir: str | None = None,
+        shard: str | None = None,
     ) -> None:
         if output not in OUTPUT_FORMATS:
             raise UsageError(f"unsupported output format '{output}', must be one of: {', '.join(OUTPUT_FORMATS)}")
@@ -93,6 +109,7 @@ class RunFlags:
         job_timeout = resolve_timeout(timeout, "5m")
         if not 0 <= drift_exit_code <= 255:
             raise UsageError("--drift-exit-code must be between 0 and 255")
+        shard_of_run = parse_shard_flag(shard) if shard is not None else None
         self.output, self.verbose, self.spinner, self.drift_exit_code = (
             output,
             verbose,
@@ -108,6 +125,7 @@ class RunFlags:
             insecure=insecure,
             trusted_root=trusted_root,
             state_dir=state_dir,
+            shard=shard_of_run,
         )
 
 
@@ -145,6 +163,7 @@ def sync(
     insecure: InsecureOption = False,
     trusted_root: TrustedRootOption = None,
     state_dir: StateDirOption = None,
+    shard: ShardOption = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Mirror Helm charts and OCI artifacts as the config describes."""
@@ -161,5 +180,6 @@ def sync(
         insecure=insecure,
         trusted_root=trusted_root,
         state_dir=state_dir,
+        shard=shard,
     )
     return run_command(flags, load_run_config(config, no_envsubst))

@@ -172,13 +172,13 @@ async def _run_and_print(
     duration = Duration.from_seconds(time.monotonic() - started)
     report = command.report(results, duration, datetime.now(UTC))
     if verbose and output == "text":  # the report carries the totals in json/yaml mode
-        log_summary(results, report.report.summary, duration)
+        log_summary(results, report.report.summary, duration, options.shard)
     if output == "json":
         out.buffer.write(render_json(report))
     elif output == "yaml":
         out.write(render_yaml(report))
     elif not verbose:
-        out.write(summary_line(report.report.summary, duration) + "\n")
+        out.write(summary_line(report.report.summary, duration, options.shard) + "\n")
         out.writelines(line + "\n" for line in command.closing_lines())
     out.flush()
     code = process_exit_code(report.report.summary.exitCode, drift_exit_code)

@@ -36,6 +36,7 @@ from fluxmirror.sync.job import CANCELED, JobSettings, canceled_row, elapsed_sin
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
+from fluxmirror.sync.shard import pick
 from fluxmirror.sync.verify import TrustedRoots
 
 if TYPE_CHECKING:
@@ -186,8 +187,10 @@ async def run_sync(
         # First, before anything is logged or planned: a key that cannot sign or an identity that
         # cannot mint ends the run here, in one line.
         source = await credentials(http)
-        artifacts = [ArtifactEntry.of(spec) for spec in config.artifacts]
-        charts = await _chart_entries(config.charts)
+        # Every entry is built, so a broken config fails every shard alike; then the shard's are kept.
+        artifacts = pick(options.shard, [ArtifactEntry.of(spec) for spec in config.artifacts], _destination_repository)
+        charts = pick(options.shard, await _chart_entries(config.charts), _destination_repository)
+        sharded = {"shard": options.shard} if options.shard is not None else {}
         log.info(
             kv(
                 "sync started",
@@ -195,6 +198,7 @@ async def run_sync(
                 concurrency=options.concurrency,
                 retries=options.retries,
                 timeout=options.timeout,
+                **sharded,
             )
         )
         progress.start(len(artifacts) + len(charts))
@@ -218,6 +222,11 @@ async def run_sync(
         finally:
             if tls is not None:
                 await asyncio.to_thread(tls.close)  # the SPIFFE X.509 source, if one was opened
+
+
+def _destination_repository(entry: ArtifactEntry | ChartEntry) -> Repository:
+    """What an entry is sharded by: the repository it writes, for a chart `<destination>/<name>`."""
+    return entry.destination_repository
 
 
 async def _run_all(

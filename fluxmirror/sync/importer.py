@@ -8,7 +8,8 @@ the tag-schema index is kept where the registry has no referrers API). The archi
 place: blobs stream from their files or from their offsets in the tar, re-hashed on the way, and a
 manifest is pushed only once every blob it names is at the destination. With a config, only the
 repositories its entries name are imported, and its `hosts` give the credentials, TLS and chunk
-sizes; without one, the ambient Docker config applies. Rows come in the archive's canonical order
+sizes; without one, the ambient Docker config applies. With `--shard`, only the repositories of
+that shard are imported (docs/sync.md#sharding). Rows come in the archive's canonical order
 (by name), whatever order the export's jobs finished in.
 """
 
@@ -52,6 +53,7 @@ from fluxmirror.sync.job import WRITES, JobFailure, JobSettings, decide, row, ru
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.pack import VOLUMES_ANNOTATION, canonical_key
 from fluxmirror.sync.receipts import BASE_ANNOTATION, write_receipt
+from fluxmirror.sync.shard import pick
 
 __all__ = ["import_archive"]
 
@@ -231,7 +233,8 @@ async def import_archive(
         archive, archive_format, index = piped[0], "tar", piped[0].index_raw
     else:
         archive, archive_format, index = await asyncio.to_thread(_open, source)
-    plan = await asyncio.to_thread(_plan, archive, source, _allowed(config), map_tag_only)
+    planned = await asyncio.to_thread(_plan, archive, source, _allowed(config), map_tag_only)
+    plan = dict(pick(options.shard, planned.items(), lambda item: item[0]))  # by destination repository
     counted = Counted()
     origin = _origin(archive, source, counted, index)
     if verify_only:

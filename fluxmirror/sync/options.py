@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fluxmirror.api.duration import Duration
+from fluxmirror.sync.shard import Shard
 
 __all__ = ["SyncOptions"]
 
@@ -21,3 +22,4 @@ class SyncOptions:
     insecure: bool = False
     trusted_root: str | None = None  # a pinned Sigstore trusted_root.json (docs/verify.md#trusted-root)
     state_dir: str | None = None  # what is remembered across runs (docs/verify.md#cache)
+    shard: Shard | None = None  # run only this shard's entries (docs/sync.md#sharding)

@@ -18,6 +18,7 @@ from fluxmirror.api.report import Report, Status, Summary
 from fluxmirror.gocompat import yaml_v2
 from fluxmirror.gocompat.encoding_json import go_json
 from fluxmirror.sync.events import JobOutcome
+from fluxmirror.sync.shard import Shard
 
 __all__ = ["MILLISECOND", "live_lines", "plan_failed_line", "render_json", "render_yaml", "summary_line"]
 
@@ -42,11 +43,12 @@ MILLISECOND: Final = Duration(1_000_000)
 """Run durations are shown rounded to this, in the summary line and the verbose totals."""
 
 
-def summary_line(summary: Summary, duration: Duration) -> str:
+def summary_line(summary: Summary, duration: Duration, shard: Shard | None = None) -> str:
     """The closing `Summary: …` line of text mode (without a newline).
 
     Only non-zero counts are listed; a zero duration (after rounding to milliseconds) drops the
-    ` in <duration>` part, as the reference does.
+    ` in <duration>` part, as the reference does. A sharded run says which shard it ran last,
+    so a line grepped for `^Summary:` reads as before (docs/sync.md#sharding).
     """
     counts = (
         (summary.copied, Status.COPIED),
@@ -60,7 +62,8 @@ def summary_line(summary: Summary, duration: Duration) -> str:
     parts = [f"{count} {status}" for count, status in counts if count]
     elapsed = duration.round_to(MILLISECOND)
     suffix = f" in {elapsed}" if elapsed.nanoseconds > 0 else ""
-    return f"Summary: {', '.join(parts) or 'nothing to mirror'}{suffix}."
+    which = f" (shard {shard})" if shard is not None else ""
+    return f"Summary: {', '.join(parts) or 'nothing to mirror'}{suffix}{which}."
 
 
 def live_lines(outcome: JobOutcome) -> str:

@@ -29,6 +29,7 @@ from fluxmirror.api.report import (
 )
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.output import MILLISECOND
+from fluxmirror.sync.shard import Shard
 
 __all__ = ["REPORTER", "build_report", "log_summary", "process_exit_code", "semantic_exit_code", "summarize"]
 
@@ -148,12 +149,13 @@ def _count_values(counts: Mapping[str, int]) -> dict[str, int]:
     return values
 
 
-def log_summary(results: Sequence[Result], summary: Summary, duration: Duration) -> None:
+def log_summary(results: Sequence[Result], summary: Summary, duration: Duration, shard: Shard | None = None) -> None:
     """Log the verbose closing lines of text mode: one `entry summary` per entry, then the
     `sync complete` total (with `-o json|yaml` the report carries them, and they are not logged).
 
     A plan-failed entry counts one failure, so the entry lines add up to the total. The duration is
-    rounded to milliseconds and left out when zero, as the reference does.
+    rounded to milliseconds and left out when zero, as the reference does; a sharded run ends the
+    total with `shard=<i>/<n>`.
     """
     for result in results:
         counts = _tag_counts([result])
@@ -168,5 +170,7 @@ def log_summary(results: Sequence[Result], summary: Summary, duration: Duration)
         Status.WOULD_OVERWRITE: summary.wouldOverwrite,
     }
     elapsed = duration.round_to(MILLISECOND)
-    timing = {"duration": elapsed} if elapsed.nanoseconds > 0 else {}
-    log.info(kv("sync complete", entries=summary.entries, **_count_values(totals), failed=summary.failed, **timing))
+    tail: dict[str, object] = {"duration": elapsed} if elapsed.nanoseconds > 0 else {}
+    if shard is not None:
+        tail["shard"] = shard
+    log.info(kv("sync complete", entries=summary.entries, **_count_values(totals), failed=summary.failed, **tail))

@@ -24,6 +24,7 @@ from fluxmirror.api.report import (
 )
 from fluxmirror.sync.events import JobOutcome
 from fluxmirror.sync.output import live_lines, plan_failed_line, render_json, render_yaml, summary_line
+from fluxmirror.sync.shard import Shard
 
 IDENTITY = "https://github.com/stefanprodan/podinfo/.github/workflows/release.yml@refs/tags/"
 PLAN_ERROR = (
@@ -422,6 +423,18 @@ def test_yaml_multiline_string_is_a_literal_block() -> None:
 )
 def test_summary_line(counts: dict[str, int], duration: Duration, line: str) -> None:
     assert summary_line(summary(**counts), duration) == line
+
+
+@pytest.mark.parametrize(
+    ("counts", "duration", "line"),
+    [
+        ({"copied": 2}, Duration(4_213_400_000), "Summary: 2 copied in 4.213s (shard 1/3)."),
+        ({}, Duration(3_000_000), "Summary: nothing to mirror in 3ms (shard 1/3)."),
+        ({"failed": 1}, Duration(0), "Summary: 1 failed (shard 1/3)."),
+    ],
+)
+def test_summary_line_names_the_shard_last(counts: dict[str, int], duration: Duration, line: str) -> None:
+    assert summary_line(summary(**counts), duration, Shard(1, 3)) == line
 
 
 @pytest.mark.parametrize(

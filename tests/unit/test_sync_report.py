@@ -19,6 +19,7 @@ from fluxmirror.sync.report import (
     semantic_exit_code,
     summarize,
 )
+from fluxmirror.sync.shard import Shard
 
 
 def entry(*statuses: str, referrers: tuple[str, ...] = ()) -> Result:
@@ -153,9 +154,11 @@ def test_report_summary_line_and_log_show_one_duration(caplog: pytest.LogCapture
     ]
 
 
-def logged_summary(caplog: pytest.LogCaptureFixture, results: list[Result], duration: Duration) -> list[str]:
+def logged_summary(
+    caplog: pytest.LogCaptureFixture, results: list[Result], duration: Duration, shard: Shard | None = None
+) -> list[str]:
     with caplog.at_level(logging.INFO, logger="fluxmirror"):
-        log_summary(results, summarize(results), duration)
+        log_summary(results, summarize(results), duration, shard)
     return [record.getMessage() for record in caplog.records]
 
 
@@ -182,4 +185,15 @@ def test_log_summary_shows_forecasts_only_when_present(caplog: pytest.LogCapture
 def test_log_summary_omits_zero_duration(caplog: pytest.LogCaptureFixture) -> None:
     assert logged_summary(caplog, [], Duration(400_000)) == [
         "sync complete entries=0 copied=0 overwritten=0 skipped=0 drifted=0 failed=0"
+    ]
+
+
+def test_log_summary_of_a_shard_ends_with_it(caplog: pytest.LogCaptureFixture) -> None:
+    assert logged_summary(caplog, [entry("copied")], Duration(812_000_000), Shard(2, 3)) == [
+        "entry summary source=ghcr.io/a/b copied=1 overwritten=0 skipped=0 drifted=0 failed=0",
+        "sync complete entries=1 copied=1 overwritten=0 skipped=0 drifted=0 failed=0 duration=812ms shard=2/3",
+    ]
+    caplog.clear()
+    assert logged_summary(caplog, [], Duration(0), Shard(0, 1)) == [
+        "sync complete entries=0 copied=0 overwritten=0 skipped=0 drifted=0 failed=0 shard=0/1"
     ]
