@@ -35,7 +35,9 @@ FluxMirrorError                        fluxmirror.errors
 ├── ExportInterrupted                  sync.export: a signal arrived while the tar was written; none is left
 ├── FetchError                         helm.fetch: a chart cannot be used (not in the index, wrong digest)
 ├── ChartError                         helm.chart: a chart archive or its Chart.yaml is invalid
-└── PlanError                          sync.plan: an entry cannot be planned; fails that entry only
+├── PlanError                          sync.plan: an entry cannot be planned; fails that entry only
+└── MetricsError                       the run's metrics could not be written (--metrics-file) or pushed
+                                       (--pushgateway); a warning line, never a change of exit code
 
 Internal signals, never shown as such: parse errors raised by pure parsers and turned into one of the
 above by their caller (`EnvsubstError`, `InvalidReferenceError`, `JWKError`, `HelperMissingError`,
@@ -64,6 +66,7 @@ __all__ = [
     "ConfigError",
     "FluxMirrorError",
     "KeygenError",
+    "MetricsError",
     "NotImplementedYetError",
     "UsageError",
     "unexpected",
@@ -106,6 +109,11 @@ class ConfigError(FluxMirrorError):
 
 class KeygenError(FluxMirrorError):
     """The key pair could not be written."""
+
+
+class MetricsError(FluxMirrorError):
+    """The run's metrics did not reach their file or Pushgateway. The CLI prints it as a warning: the
+    run did its work, and its exit code says how that went (docs/metrics.md#failures)."""
 
 
 class NotImplementedYetError(FluxMirrorError):

@@ -17,9 +17,11 @@ from fluxmirror.cli.sync import (
     ConfigArgument,
     DryRunOption,
     InsecureOption,
+    MetricsFileOption,
     NoProgressOption,
     OutputOption,
     OverwriteOption,
+    PushgatewayOption,
     RetriesOption,
     RunFlags,
     ShardOption,
@@ -91,6 +93,8 @@ def export(
             "--receipt-out", metavar="FILE", help="Write the receipt of what this export ships.", show_default=False
         ),
     ] = None,
+    metrics_file: MetricsFileOption = None,
+    pushgateway: PushgatewayOption = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Write the config's artifacts, charts and referrers into an OCI image layout or tar."""
@@ -115,6 +119,9 @@ def export(
         trusted_root=trusted_root,
         state_dir=state_dir,
         shard=shard,
+        metrics_file=metrics_file,
+        pushgateway=pushgateway,
+        command="export",
     )
     loaded = load_run_config(config, no_envsubst)
 

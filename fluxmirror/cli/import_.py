@@ -16,9 +16,11 @@ from fluxmirror.cli.sync import (
     DriftExitCodeOption,
     DryRunOption,
     InsecureOption,
+    MetricsFileOption,
     NoProgressOption,
     OutputOption,
     OverwriteOption,
+    PushgatewayOption,
     RetriesOption,
     RunFlags,
     ShardOption,
@@ -77,6 +79,8 @@ def import_command(
             "--receipt-out", metavar="FILE", help="Write the receipt of what the far side now has.", show_default=False
         ),
     ] = None,
+    metrics_file: MetricsFileOption = None,
+    pushgateway: PushgatewayOption = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Push an air-gap archive's images, charts and referrers to the registries their names say."""
@@ -92,6 +96,9 @@ def import_command(
         no_progress=no_progress,
         insecure=insecure,
         shard=shard,
+        metrics_file=metrics_file,
+        pushgateway=pushgateway,
+        command="import",
     )
     if source == "-" and config == "-":
         raise UsageError("import - -: the archive and the config cannot both come from stdin")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fluxmirror.cli.metrics import MetricsFileOption, PushgatewayOption, metrics_outputs
 from fluxmirror.cli.options import (
     GLOBAL_FLAGS,
     NoEnvsubstOption,
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from fluxmirror.api.config import Config
     from fluxmirror.cli.sync_output import Command
 
-__all__ = ["OUTPUT_FORMATS", "RunFlags", "run_command", "sync"]
+__all__ = ["OUTPUT_FORMATS", "MetricsFileOption", "PushgatewayOption", "RunFlags", "run_command", "sync"]
 
 OUTPUT_FORMATS = ("text", "yaml", "json")
 
@@ -81,7 +82,8 @@ ShardOption = Annotated[
 
 
 class RunFlags:
-    """The flags of a run, checked in the reference's order, with its messages."""
+    """The flags of a run, checked in the reference's order, with its messages; then fluxmirror's
+    metrics flags, for `command` (which the Pushgateway's grouping key names)."""
 
     def __init__(
         self,
@@ -99,6 +101,9 @@ class RunFlags:
         trusted_root: str | None = None,
         state_dir: str | None = None,
         shard: str | None = None,
+        metrics_file: str | None = None,
+        pushgateway: str | None = None,
+        command: str = "sync",
     ) -> None:
         if output not in OUTPUT_FORMATS:
             raise UsageError(f"unsupported output format '{output}', must be one of: {', '.join(OUTPUT_FORMATS)}")
@@ -116,6 +121,7 @@ class RunFlags:
             not no_progress,
             drift_exit_code,
         )
+        self.metrics = metrics_outputs(metrics_file, pushgateway, command)
         self.options = SyncOptions(
             concurrency=concurrency,
             retries=retries,
@@ -126,6 +132,7 @@ class RunFlags:
             trusted_root=trusted_root,
             state_dir=state_dir,
             shard=shard_of_run,
+            observer=None if self.metrics is None else self.metrics.recorder,
         )
 
 
@@ -146,6 +153,7 @@ def run_command(flags: RunFlags, config: Config | None, command: Command | None 
         spinner=flags.spinner,
         drift_exit_code=flags.drift_exit_code,
         command=command,
+        metrics=flags.metrics,
     )
 
 
@@ -164,6 +172,8 @@ def sync(
     trusted_root: TrustedRootOption = None,
     state_dir: StateDirOption = None,
     shard: ShardOption = None,
+    metrics_file: MetricsFileOption = None,
+    pushgateway: PushgatewayOption = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Mirror Helm charts and OCI artifacts as the config describes."""
@@ -181,5 +191,7 @@ def sync(
         trusted_root=trusted_root,
         state_dir=state_dir,
         shard=shard,
+        metrics_file=metrics_file,
+        pushgateway=pushgateway,
     )
     return run_command(flags, load_run_config(config, no_envsubst))

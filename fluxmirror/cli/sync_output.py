@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Final, Protocol, TextIO
+from typing import TYPE_CHECKING, Final, Protocol, TextIO
 
 import uvloop
 
@@ -41,6 +41,9 @@ from fluxmirror.sync.logfmt import configure_verbose_logging
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.output import render_json, render_yaml, summary_line
 from fluxmirror.sync.report import build_report, log_summary, process_exit_code
+
+if TYPE_CHECKING:
+    from fluxmirror.cli.metrics import RunMetricsOutputs
 
 __all__ = ["CANCEL_SIGNALS", "Command", "SyncCommand", "run_and_print"]
 
@@ -97,9 +100,10 @@ def run_and_print(
     spinner: bool,
     drift_exit_code: int,
     command: Command | None = None,
+    metrics: RunMetricsOutputs | None = None,
 ) -> int:
-    """Run the command (`sync` unless given), print what the output mode asks for, and return the
-    process exit code."""
+    """Run the command (`sync` unless given), print what the output mode asks for, deliver the
+    run's metrics when asked, and return the process exit code."""
     if command is None:
         assert config is not None, "sync needs its config"
         command = SyncCommand(config, options)
@@ -123,6 +127,7 @@ def run_and_print(
                 output=output,
                 verbose=verbose,
                 drift_exit_code=drift_exit_code,
+                metrics=metrics,
             )
         )
     finally:
@@ -149,9 +154,12 @@ async def _run_and_print(
     output: str,
     verbose: bool,
     drift_exit_code: int,
+    metrics: RunMetricsOutputs | None,
 ) -> int:
     """The run and its printing, both on the loop, so the signal handlers cover the report too: a
-    signal arriving while it is written is handled once it is out (the writes never yield)."""
+    signal arriving while it is written is handled once it is out (the writes never yield). The
+    metrics go out after the outcome is printed, so a signal then ends the process at once with the
+    run's exit code; a run that stops with an error still delivers its metrics, as a failed run."""
     cancellation = Cancellation()
     loop = asyncio.get_running_loop()
     on_signal = _SignalHandler(cancellation, progress)
@@ -167,10 +175,16 @@ async def _run_and_print(
 
     try:
         results = await command.run(credentials, progress, cancellation)
+    except Exception:
+        if metrics is not None:
+            progress.stop()
+            await metrics.deliver(None, duration_seconds=time.monotonic() - started, finished_at=time.time())
+        raise
     finally:
         progress.stop()
     duration = Duration.from_seconds(time.monotonic() - started)
-    report = command.report(results, duration, datetime.now(UTC))
+    finished_at = datetime.now(UTC)
+    report = command.report(results, duration, finished_at)
     if verbose and output == "text":  # the report carries the totals in json/yaml mode
         log_summary(results, report.report.summary, duration, options.shard)
     if output == "json":
@@ -183,6 +197,10 @@ async def _run_and_print(
     out.flush()
     code = process_exit_code(report.report.summary.exitCode, drift_exit_code)
     on_signal.printed(code)
+    if metrics is not None:
+        await metrics.deliver(
+            report.report, duration_seconds=duration.total_seconds(), finished_at=finished_at.timestamp()
+        )
     return code
 
 

@@ -12,7 +12,9 @@ Every request goes through `HttpSession.request`, which owns what must be decide
 5. redirects, followed here one hop at a time for GET and HEAD, at most `MAX_REDIRECTS`;
 6. exception mapping: aiohttp and socket errors become `TransportError` or `TLSError`, worded as
    Go's HTTP client words them (`Get "<url>": dial tcp …: connect: connection refused`), including
-   those raised while the caller reads the body inside the `async with`.
+   those raised while the caller reads the body inside the `async with`;
+7. observation: with a `TrafficObserver` (only when metrics are asked for), every hop is reported
+   once it ends, with its host, method, status and body bytes each way (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from yarl import URL
 from fluxmirror.gocompat.oserror import errno_text
 from fluxmirror.gocompat.strconv import go_quote
 from fluxmirror.http.errors import RedirectError, TLSError, TransportError
+from fluxmirror.http.observer import Exchange, TrafficObserver
 from fluxmirror.http.proxy import ProxySettings
 from fluxmirror.http.status import REDIRECT_STATUSES
-from fluxmirror.http.urls import redact_url
+from fluxmirror.http.urls import redact_url, tls_key
 from fluxmirror.scrub import scrub
 
 __all__ = ["MAX_REDIRECTS", "Authorize", "Body", "HttpSession", "Response", "TLSChoice"]
@@ -64,10 +67,12 @@ class HttpSession:
         user_agent: str,
         max_connections: int = 64,
         environ: Mapping[str, str] | None = None,
+        observer: TrafficObserver | None = None,
     ) -> None:
         self._user_agent = user_agent
         self._max_connections = max_connections
         self._proxies = ProxySettings.from_environment(os.environ if environ is None else environ)
+        self._observer = observer
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> HttpSession:
@@ -111,32 +116,83 @@ class HttpSession:
         deadline = None if time_limit is None else time.monotonic() + time_limit
         target = url if isinstance(url, URL) else URL(url)
         follow = follow_redirects and method in ("GET", "HEAD")
+        meter = _SentBytes(data) if self._observer is not None else None
+        body = data if meter is None else meter.body
         for _ in range(MAX_REDIRECTS + 1):
             send_headers = dict(headers or {})
             authorization = await authorize(target) if authorize is not None else None
             if authorization:
                 send_headers["Authorization"] = authorization
+            answered: Response | None = None
             try:
                 async with self._session.request(
                     method,
                     target,
                     headers=send_headers,
-                    data=data,
+                    data=body,
                     params=params,
                     allow_redirects=False,
                     ssl=tls(target),
                     proxy=self._proxies.proxy_for(target),
                     timeout=_remaining(deadline),
                 ) as response:
+                    answered = response
                     location = response.headers.get("Location") if follow else None
                     if location is None or response.status not in REDIRECT_STATUSES:
-                        yield response
+                        try:
+                            yield response
+                        finally:
+                            self._observe(meter, method, target, response)
                         return
+                    self._observe(meter, method, target, response)
                     target = _redirect_target(method, response.url, location)
                     params = None  # already part of the URL that answered
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                if answered is None:
+                    self._observe(meter, method, target, None)
                 raise map_client_error(method, target, exc) from exc
         raise RedirectError(f"{method} {redact_url(url)}: stopped after {MAX_REDIRECTS} redirects")
+
+    def retrying(self, url: URL) -> None:
+        """A caller is about to send a request to `url` again after a transient failure."""
+        if self._observer is not None:
+            self._observer.retrying(tls_key(url))
+
+    def _observe(self, meter: _SentBytes | None, method: str, url: URL, response: Response | None) -> None:
+        """Report a hop that ended; `response` is None when none came."""
+        if self._observer is None or meter is None:
+            return
+        self._observer.exchanged(
+            Exchange(
+                host=tls_key(url),
+                method=method,
+                status=None if response is None else response.status,
+                sent=meter.hop_ended(answered=response is not None),
+                received=0 if response is None else response.content.total_bytes,
+            )
+        )
+
+
+class _SentBytes:
+    """The request body's bytes per hop, for the observer: an iterated body (a streamed upload) is
+    counted as aiohttp takes each piece; a body in one piece counts once the hop was answered, since
+    a connection that failed may not have carried any of it. Used only when someone observes."""
+
+    def __init__(self, data: Body) -> None:
+        self._whole = len(data) if isinstance(data, bytes) else 0
+        self._streamed = 0
+        self.body: Body = data if data is None or isinstance(data, bytes) else self._counted(data)
+
+    async def _counted(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            self._streamed += len(chunk)
+            yield chunk
+
+    def hop_ended(self, *, answered: bool) -> int:
+        """The bytes sent on the hop that just ended; the next hop counts from zero."""
+        sent = self._streamed + (self._whole if answered else 0)
+        self._streamed = 0
+        return sent
 
 
 def _remaining(deadline: float | None) -> aiohttp.ClientTimeout:

@@ -280,6 +280,7 @@ class RegistryClient:
                     raise
                 advised = exc.retry_after if isinstance(exc, StatusError) else None
                 await asyncio.sleep(advised if advised is not None else delay)
+                self._session.retrying(URL(self._base_url).join(URL(path)))
                 continue
             async with stack:
                 yield response

@@ -183,7 +183,7 @@ async def run_sync(
     if cancellation is None:
         cancellation = Cancellation()
     connections = max(64, options.concurrency * 8)
-    async with HttpSession(user_agent=USER_AGENT, max_connections=connections) as http:
+    async with HttpSession(user_agent=USER_AGENT, max_connections=connections, observer=options.observer) as http:
         # First, before anything is logged or planned: a key that cannot sign or an identity that
         # cannot mint ends the run here, in one line.
         source = await credentials(http)
@@ -295,12 +295,7 @@ async def _run_entry(
         error = str(exc) if isinstance(exc, PlanError) else unexpected(exc)
         return _plan_failed(source, destination, error, progress)
     log.info(kv("entry started", source=source, jobs=len(jobs)))
-    settings = JobSettings(
-        retries=options.retries,
-        timeout=options.timeout,
-        overwrite=options.overwrite or overwrite,
-        dry_run=options.dry_run,
-    )
+    settings = JobSettings.of(options, overwrite=overwrite)
     limit = asyncio.Semaphore(options.concurrency)
 
     async def run(job: _Job) -> TagResult:

@@ -2,6 +2,8 @@
 
 The engine never prints; it calls a `Progress` so the CLI can draw live lines and a spinner (text
 mode), or nothing at all (json/yaml, verbose). Diagnostics go to the `fluxmirror` logger instead.
+A `RunObserver`, when the CLI gives one (`--metrics-file`, `--pushgateway`), is told of every HTTP
+hop and every retry (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["JobOutcome", "Progress", "SilentProgress"]
+from fluxmirror.http.observer import TrafficObserver
+
+__all__ = ["JobOutcome", "Progress", "RunObserver", "SilentProgress"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +65,11 @@ class SilentProgress:
 
     def stop(self) -> None:
         pass
+
+
+class RunObserver(TrafficObserver, Protocol):
+    """Watches a run for its metrics: the HTTP traffic (from the run's `HttpSession`) and the jobs'
+    retries (docs/sync.md#job-retries)."""
+
+    def job_retrying(self) -> None:
+        """A job's attempt failed and the whole attempt is about to run again."""

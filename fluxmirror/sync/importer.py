@@ -243,13 +243,12 @@ async def import_archive(
             front, stream, members = piped
             checked = await hash_blobs(front, stream, members, needed_blobs(front, _roots(plan)), counted)
         return await _verify_only(origin, archive_format, index, plan, progress, checked)
-    settings = JobSettings(
-        retries=options.retries, timeout=options.timeout, overwrite=options.overwrite, dry_run=options.dry_run
-    )
+    settings = JobSettings.of(options)
     results: list[Result] = []
     tls = await host_tls(config, options) if config is not None else None
     progress.start(len(plan))
-    async with HttpSession(user_agent=USER_AGENT, max_connections=max(64, options.concurrency * 8)) as http:
+    connections = max(64, options.concurrency * 8)
+    async with HttpSession(user_agent=USER_AGENT, max_connections=connections, observer=options.observer) as http:
         registries = Registries(
             http,
             await credentials(http),

@@ -20,6 +20,7 @@ from fluxmirror.api.duration import Duration
 from fluxmirror.api.report import Reason, ReferrerResult, Status, TagResult
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.sync.logfmt import kv
+from fluxmirror.sync.options import SyncOptions
 
 __all__ = [
     "CANCELED",
@@ -46,6 +47,18 @@ class JobSettings:
     timeout: Duration
     overwrite: bool
     dry_run: bool
+    on_retry: Callable[[], None] | None = None  # told of each retry, for the run's metrics
+
+    @classmethod
+    def of(cls, options: SyncOptions, *, overwrite: bool = False) -> JobSettings:
+        """The settings of one entry's jobs: `overwrite` is the entry's own (`--overwrite` forces it)."""
+        return cls(
+            retries=options.retries,
+            timeout=options.timeout,
+            overwrite=options.overwrite or overwrite,
+            dry_run=options.dry_run,
+            on_retry=None if options.observer is None else options.observer.job_retrying,
+        )
 
 
 # The outcomes that mean "write it now"; every other outcome of `decide` leaves the destination alone.
@@ -130,6 +143,8 @@ async def run_with_retries(
                     )
                 )
                 await asyncio.sleep(backoff)
+                if settings.on_retry is not None:
+                    settings.on_retry()
     except TimeoutError:
         if last is None:
             return TagResult(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fluxmirror.api.duration import Duration
 from fluxmirror.sync.shard import Shard
+
+if TYPE_CHECKING:
+    from fluxmirror.sync.events import RunObserver
 
 __all__ = ["SyncOptions"]
 
@@ -23,3 +27,4 @@ class SyncOptions:
     trusted_root: str | None = None  # a pinned Sigstore trusted_root.json (docs/verify.md#trusted-root)
     state_dir: str | None = None  # what is remembered across runs (docs/verify.md#cache)
     shard: Shard | None = None  # run only this shard's entries (docs/sync.md#sharding)
+    observer: RunObserver | None = None  # counts traffic and retries for --metrics-file/--pushgateway

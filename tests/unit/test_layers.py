@@ -25,12 +25,14 @@ ALLOWED: dict[str, set[str]] = {
     "layout": {"oci"},
     "sync": {"api", "selection", "oci", "auth", "config", "helm", "http", "cosign", "layout"},
     "kube": {"api", "auth"},
-    "cli": {"api", "selection", "oci", "auth", "config", "helm", "sync", "kube", "http", "layout"},
+    "metrics": {"api", "http"},
+    "cli": {"api", "selection", "oci", "auth", "config", "helm", "sync", "kube", "http", "layout", "metrics"},
 }
 SHARED_LEAVES = {"errors", "scrub", "__init__"}
 EVERYONE_MAY_IMPORT = {"gocompat"}  # leaf packages: importable from every layer, importing no layer
 CLI_ONLY_THIRD_PARTY = {"typer", "uvloop"}
 HTTP_ONLY_THIRD_PARTY = {"aiohttp"}  # one HTTP stack: everything else goes through fluxmirror.http
+METRICS_ONLY_THIRD_PARTY = {"prometheus_client"}  # loaded only when metrics are asked for
 
 
 def _imports(path: Path) -> set[str]:
@@ -65,6 +67,8 @@ def test_imports_flow_one_way(path: Path) -> None:
             assert layer == "cli", f"only the cli layer uses {parts[0]}"
         elif parts[0] in HTTP_ONLY_THIRD_PARTY:
             assert layer == "http", f"only the http layer uses {parts[0]}"
+        elif parts[0] in METRICS_ONLY_THIRD_PARTY:
+            assert layer == "metrics", f"only the metrics layer uses {parts[0]}"
 
 
 def test_every_layer_is_known() -> None:
