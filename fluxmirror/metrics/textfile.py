@@ -15,7 +15,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, write_to_textfile
 
 from fluxmirror.errors import MetricsError, UsageError
-from fluxmirror.gocompat.oserror import path_error
+from fluxmirror.gocompat.oserror import errno_text
 
 __all__ = ["checked_path", "write_textfile"]
 
@@ -35,5 +35,6 @@ async def write_textfile(registry: CollectorRegistry, path: Path) -> None:
     """Replace `path` with the registry's metrics in one rename; off the loop, since it writes a file."""
     try:
         await asyncio.to_thread(write_to_textfile, str(path), registry)
-    except OSError as exc:
-        raise MetricsError(f"metrics not written: {path_error('write', str(path), exc)}") from exc
+    except OSError as exc:  # the temporary file's name would only puzzle: the target is named
+        reason = errno_text(exc.errno) if exc.errno else str(exc)
+        raise MetricsError(f"metrics not written to {path}: {reason}") from exc

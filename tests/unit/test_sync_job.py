@@ -271,3 +271,28 @@ async def test_a_run_cancelled_before_it_starts_still_returns_a_result_per_entry
 class NoCredentials:
     async def resolve(self, registry: str, repository: str) -> Credential:
         raise AssertionError("a cancelled run asks for no credential")
+
+
+class JobRetries:
+    """The one RunObserver method jobs call; the traffic side is never reached here."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def job_retrying(self) -> None:
+        self.count += 1
+
+    def exchanged(self, exchange: object) -> None:
+        raise AssertionError("no HTTP here")
+
+    def retrying(self, host: str) -> None:
+        raise AssertionError("no HTTP here")
+
+
+@pytest.mark.usefixtures("fast_backoff")
+@pytest.mark.parametrize(("failures", "retries", "told"), [(0, 3, 0), (2, 3, 2), (3, 1, 1)])
+async def test_each_retry_of_a_job_is_told_to_the_runs_observer(failures: int, retries: int, told: int) -> None:
+    observer = JobRetries()
+    job_settings = JobSettings.of(SyncOptions(retries=retries, observer=observer))
+    await retry(Script(*[FluxMirrorError(DENIED)] * failures), job_settings)
+    assert observer.count == told
