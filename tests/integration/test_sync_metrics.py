@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from harness import images
+from harness.airgap import run as run_cli
+from harness.airgap import write_config
 from harness.faultproxy import FaultProxy, Respond
 from harness.pushgateway import PushgatewayStandIn
 from harness.registry import Registry, RegistryFactory
@@ -218,3 +220,29 @@ def test_a_pushgateway_that_is_down_is_one_warning_and_the_exit_code_stands(
         f"dial tcp 127.0.0.1:{port}: connect: connection refused\n"
     )
     assert value(read(path), "fluxmirror_last_run_success") == 1  # the file is written all the same
+
+
+def test_export_and_import_count_their_own_sides(
+    tmp_path: Path, origin: Registry, registry: Registry, unique_repo: str, pushgateway: PushgatewayStandIn
+) -> None:
+    """An export reads only from the source, an import writes only to the destination; each run's
+    metrics say so, and the import's push is grouped under its own command."""
+    image = images.make_image([50_000], seed=76)
+    images.push(origin, unique_repo, "1.0.0", image)
+    config = write_config(tmp_path, [entry(origin, registry, unique_repo)])
+    archive, path = tmp_path / "mirror.tar", tmp_path / "export.prom"
+
+    exported = run_cli(tmp_path, "export", str(config), "--to", str(archive), "-o", "json", "--metrics-file", str(path))
+    imported = run_cli(tmp_path, "import", str(archive), "-o", "json", "--pushgateway", pushgateway.url)
+
+    assert (exported.code, imported.code, exported.stderr, imported.stderr) == (0, 0, "", "")
+    export_families = read(path)
+    assert_outcome_matches_report(export_families, exported)
+    assert value(export_families, "fluxmirror_http_received_bytes", host=origin.host) >= image.layers[0].size
+    assert registry.host not in {s.labels["host"] for s in export_families["fluxmirror_http_requests"].samples}
+    [push] = pushgateway.pushes
+    assert push.grouping == "job/fluxmirror/command/import"
+    assert_outcome_matches_report(push.families, imported)
+    assert by(push.families["fluxmirror_tags"], "status")[("copied",)] == 1
+    assert value(push.families, "fluxmirror_http_sent_bytes", host=registry.host) >= image.layers[0].size
+    assert origin.host not in {s.labels["host"] for s in push.families["fluxmirror_http_requests"].samples}
