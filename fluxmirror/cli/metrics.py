@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from fluxmirror.api.report import ReportBody
     from fluxmirror.metrics.pushgateway import Pushgateway
     from fluxmirror.metrics.run import RunMetrics
+    from fluxmirror.sync.shard import Shard
 
 __all__ = ["MetricsFileOption", "PushgatewayOption", "RunMetricsOutputs", "metrics_outputs"]
 
@@ -46,24 +47,27 @@ PushgatewayOption = Annotated[
 WARNING = "⚠️ "
 
 
-def metrics_outputs(metrics_file: str | None, pushgateway: str | None, command: str) -> RunMetricsOutputs | None:
-    """Where `command`'s metrics go, checked now; None when neither flag is given."""
+def metrics_outputs(
+    metrics_file: str | None, pushgateway: str | None, command: str, shard: Shard | None
+) -> RunMetricsOutputs | None:
+    """Where the metrics of `command` (of `shard`, when sharded) go, checked now; None when neither
+    flag is given."""
     if metrics_file is None and pushgateway is None:
         return None
-    return RunMetricsOutputs(metrics_file, pushgateway, command)
+    return RunMetricsOutputs(metrics_file, pushgateway, command, shard)
 
 
 class RunMetricsOutputs:
     """The run's metrics (`recorder`, the run's observer) and where they go at its end."""
 
-    def __init__(self, metrics_file: str | None, pushgateway: str | None, command: str) -> None:
-        from fluxmirror.metrics.pushgateway import Pushgateway
+    def __init__(self, metrics_file: str | None, pushgateway: str | None, command: str, shard: Shard | None) -> None:
+        from fluxmirror.metrics.pushgateway import Pushgateway, run_grouping
         from fluxmirror.metrics.run import RunMetrics
         from fluxmirror.metrics.textfile import checked_path
 
         self.textfile: Path | None = None if metrics_file is None else checked_path(metrics_file, "--metrics-file")
         self.pushgateway: Pushgateway | None = None if pushgateway is None else Pushgateway.parse(pushgateway)
-        self.command = command
+        self.grouping = run_grouping(command, None if shard is None else shard.index)
         self.recorder: RunMetrics = RunMetrics()
 
     async def deliver(self, report: ReportBody | None, *, duration_seconds: float, finished_at: float) -> None:
@@ -82,7 +86,7 @@ class RunMetricsOutputs:
                 failures.append(exc)
         if self.pushgateway is not None:
             try:
-                await push(self.recorder.registry, self.pushgateway, self.command, user_agent=USER_AGENT)
+                await push(self.recorder.registry, self.pushgateway, self.grouping, user_agent=USER_AGENT)
             except MetricsError as exc:
                 failures.append(exc)
         for failure in failures:

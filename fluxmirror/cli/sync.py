@@ -83,7 +83,7 @@ ShardOption = Annotated[
 
 class RunFlags:
     """The flags of a run, checked in the reference's order, with its messages; then fluxmirror's
-    metrics flags, for `command` (which the Pushgateway's grouping key names)."""
+    own, the metrics flags last, for `command` (which the Pushgateway's grouping key names)."""
 
     def __init__(
         self,
@@ -121,7 +121,7 @@ class RunFlags:
             not no_progress,
             drift_exit_code,
         )
-        self.metrics = metrics_outputs(metrics_file, pushgateway, command)
+        self.metrics = metrics_outputs(metrics_file, pushgateway, command, shard_of_run)
         self.options = SyncOptions(
             concurrency=concurrency,
             retries=retries,

@@ -1,8 +1,8 @@
 """`--pushgateway URL`: the run's metrics pushed to a Prometheus Pushgateway (docs/metrics.md#pushgateway).
 
 prometheus-client's `push_to_gateway` builds the request: the URL of the group
-(`<URL>/metrics/job/fluxmirror/command/<command>[/<label>/<value>…]`, values encoded as the
-Pushgateway wants them) and the body in the text format. It is a `PUT`: the group is replaced
+(`<URL>/metrics/job/fluxmirror/command/<command>[/shard/<index>][/<label>/<value>…]`, values
+encoded as the Pushgateway wants them) and the body in the text format. It is a `PUT`: the group is replaced
 whole, so it always holds exactly the last run's metrics, as the textfile does. The request itself
 goes through the run's one HTTP client (`fluxmirror.http`), so the Pushgateway is reached through
 the same proxies, with the same TLS trust and the same error wording as every registry: the
@@ -28,14 +28,14 @@ from fluxmirror.http.session import HttpSession
 from fluxmirror.http.urls import Origin, redact_url
 from fluxmirror.scrub import remember, scrub
 
-__all__ = ["JOB", "PUSH_TIMEOUT", "Pushgateway", "push"]
+__all__ = ["JOB", "PUSH_TIMEOUT", "Pushgateway", "push", "run_grouping"]
 
 JOB: Final = "fluxmirror"
 PUSH_TIMEOUT: Final = 10.0
 """Seconds the push may take in all: a Pushgateway that does not answer must not hold a CronJob."""
 _FLAG: Final = "--pushgateway"
 _LABEL_NAME: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_RESERVED: Final = frozenset({"job", "command"})
+_RESERVED: Final = frozenset({"job", "command", "shard"})  # the job's and those `run_grouping` sets
 _ERROR_BODY: Final = 512
 
 
@@ -63,7 +63,7 @@ class Pushgateway:
         labels: dict[str, str] = {}
         for name, label in url.query.items():
             if not _LABEL_NAME.fullmatch(name) or name.startswith("__") or name in _RESERVED or name in labels:
-                raise _invalid(value, f"{name!r} cannot be a grouping label (reserved: job, command)")
+                raise _invalid(value, f"{name!r} cannot be a grouping label (reserved: {', '.join(sorted(_RESERVED))})")
             if not label:
                 raise _invalid(value, f"the grouping label {name!r} has no value")
             labels[name] = label
@@ -82,9 +82,20 @@ def _invalid(value: str, reason: str) -> UsageError:
     return UsageError(f'invalid argument "{shown}" for "{_FLAG}" flag: {reason}')
 
 
-async def push(registry: CollectorRegistry, gateway: Pushgateway, command: str, *, user_agent: str) -> None:
-    """Replace the group `job="fluxmirror", command=<command>` (and the URL's labels) with the
-    registry's metrics; any failure is a `MetricsError`."""
+def run_grouping(command: str, shard_index: int | None) -> dict[str, str]:
+    """The labels that keep runs apart in the Pushgateway: the command, and the shard of a sharded
+    run (each pod of an Indexed Job then has its group, instead of replacing its siblings')."""
+    grouping = {"command": command}
+    if shard_index is not None:
+        grouping["shard"] = str(shard_index)
+    return grouping
+
+
+async def push(
+    registry: CollectorRegistry, gateway: Pushgateway, grouping: Mapping[str, str], *, user_agent: str
+) -> None:
+    """Replace the group `job="fluxmirror"` with `grouping` (from `run_grouping`) and the URL's labels
+    by the registry's metrics; any failure is a `MetricsError`."""
     loop = asyncio.get_running_loop()
     async with HttpSession(user_agent=user_agent) as http:
 
@@ -103,7 +114,7 @@ async def push(registry: CollectorRegistry, gateway: Pushgateway, command: str, 
                 gateway.base,
                 job=JOB,
                 registry=registry,
-                grouping_key={"command": command, **gateway.labels},
+                grouping_key={**grouping, **gateway.labels},
                 timeout=PUSH_TIMEOUT,
                 handler=handler,
             )

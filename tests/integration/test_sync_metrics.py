@@ -181,7 +181,7 @@ def test_429_answers_and_retries_are_counted(
     assert value(families, "fluxmirror_last_run_success") == 1
 
 
-def test_pushgateway_receives_the_same_families_as_the_file(
+def test_pushgateway_receives_the_same_families_as_the_file_in_its_own_group(
     tmp_path: Path, origin: Registry, registry: Registry, unique_repo: str, pushgateway: PushgatewayStandIn
 ) -> None:
     artifact = images.make_artifact(seed=74)
@@ -189,11 +189,12 @@ def test_pushgateway_receives_the_same_families_as_the_file(
     path = tmp_path / "fluxmirror.prom"
     url = pushgateway.url.replace("http://", "http://mirror:s3cret-pw@") + "/?mirror=eu-west"
 
-    run = sync(tmp_path, [entry(origin, registry, unique_repo)], "--metrics-file", str(path), "--pushgateway", url)
+    flags = ("--metrics-file", str(path), "--pushgateway", url, "--shard", "0/1")
+    run = sync(tmp_path, [entry(origin, registry, unique_repo)], *flags)
 
     assert (run.code, run.stderr) == (0, "")
     [push] = pushgateway.pushes
-    assert (push.method, push.grouping) == ("PUT", "job/fluxmirror/command/sync/mirror/eu-west")
+    assert (push.method, push.grouping) == ("PUT", "job/fluxmirror/command/sync/mirror/eu-west/shard/0")
     assert push.authorization == "Basic " + base64.b64encode(b"mirror:s3cret-pw").decode()
     assert push.content_type.startswith("text/plain; version=0.0.4")
     assert push.families == read(path)

@@ -24,7 +24,7 @@ from fluxmirror.api.report import EntryStatus, ReportBody, Result, Status, TagRe
 from fluxmirror.cli import main
 from fluxmirror.errors import MetricsError, UsageError
 from fluxmirror.http.observer import Exchange
-from fluxmirror.metrics.pushgateway import Pushgateway, push
+from fluxmirror.metrics.pushgateway import Pushgateway, push, run_grouping
 from fluxmirror.metrics.run import RunMetrics
 from fluxmirror.metrics.textfile import checked_path, write_textfile
 from fluxmirror.oci.client import USER_AGENT
@@ -139,9 +139,10 @@ def test_a_pushgateway_url_gives_its_base_credential_and_grouping_labels() -> No
     ("value", "reason"),
     [
         ("ftp://u:s3cret-pw@pg.example", "an http:// or https:// URL with a host is needed"),
-        ("http://u:s3cret-pw@pg.example?job=x", "'job' cannot be a grouping label (reserved: job, command)"),
-        ("http://pg.example?command=x", "'command' cannot be a grouping label (reserved: job, command)"),
-        ("http://pg.example?9lives=x", "'9lives' cannot be a grouping label (reserved: job, command)"),
+        ("http://u:s3cret-pw@pg.example?job=x", "'job' cannot be a grouping label (reserved: command, job, shard)"),
+        ("http://pg.example?command=x", "'command' cannot be a grouping label (reserved: command, job, shard)"),
+        ("http://pg.example?shard=1", "'shard' cannot be a grouping label (reserved: command, job, shard)"),
+        ("http://pg.example?9lives=x", "'9lives' cannot be a grouping label (reserved: command, job, shard)"),
         ("http://pg.example?mirror=", "the grouping label 'mirror' has no value"),
         ("http://pg.example#top", "a URL fragment means nothing to a Pushgateway"),
     ],
@@ -163,10 +164,14 @@ async def test_a_push_puts_the_group_with_encoded_values_and_the_credential() ->
     with ScriptedServer(accept) as server:
         gateway = Pushgateway.parse(f"http://ci:pw@{server.host}?mirror=eu/west")
         metrics = RunMetrics()
-        await push(metrics.registry, gateway, "sync", user_agent=USER_AGENT)
-        [seen] = server.seen
+        await push(metrics.registry, gateway, run_grouping("sync", None), user_agent=USER_AGENT)
+        await push(metrics.registry, gateway, run_grouping("sync", 2), user_agent=USER_AGENT)
+        first, sharded = server.seen
     encoded = base64.urlsafe_b64encode(b"eu/west").decode()
-    assert (seen.method, seen.target) == ("PUT", f"/metrics/job/fluxmirror/command/sync/mirror@base64/{encoded}")
+    assert (first.method, first.target) == ("PUT", f"/metrics/job/fluxmirror/command/sync/mirror@base64/{encoded}")
+    # Each pod of a sharded run has a group of its own (labels in sorted order, as the library writes them).
+    assert sharded.target == f"/metrics/job/fluxmirror/command/sync/mirror@base64/{encoded}/shard/2"
+    seen = first
     assert seen.authorization == "Basic " + base64.b64encode(b"ci:pw").decode()
     assert seen.body == generate_latest(metrics.registry)
 
@@ -176,7 +181,12 @@ async def test_a_refused_push_is_a_metrics_error_with_the_gateways_words() -> No
         return web.Response(status=400, text="text format parsing error in line 3: Basic c2VjcmV0OnNlY3JldA==\n")
 
     with ScriptedServer(refuse) as server, pytest.raises(MetricsError) as caught:
-        await push(RunMetrics().registry, Pushgateway.parse(f"http://{server.host}"), "import", user_agent=USER_AGENT)
+        await push(
+            RunMetrics().registry,
+            Pushgateway.parse(f"http://{server.host}"),
+            run_grouping("import", None),
+            user_agent=USER_AGENT,
+        )
     assert str(caught.value) == (
         f"metrics not pushed: PUT http://{server.host}/metrics/job/fluxmirror/command/import: "
         "400 Bad Request: text format parsing error in line 3: Basic REDACTED"
