@@ -66,7 +66,7 @@ StateDirOption = Annotated[
     typer.Option(
         "--state-dir",
         metavar="DIR",
-        help="Remember verified signatures across runs here (off by default).",
+        help="Remember verified signatures and unfinished uploads across runs here (off by default).",
         show_default=False,
     ),
 ]

@@ -5,6 +5,9 @@ the destination in one PATCH (or in `maxChunkSize` pieces). If either side break
 destination is asked how much it holds (its upload `Range`) and the source is re-opened from there
 with a `Range` request, so neither side starts over. The upload is committed (`PUT ?digest=`)
 only after the hash matches; on a mismatch it is cancelled and nothing is committed.
+
+With an `UploadJournal` (`--state-dir`), each completed chunk's `Location` is recorded, and a later
+run continues that session where the registry says it stands (docs/sync.md#resume).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from fluxmirror.oci.client import RegistryClient, blob_path
 from fluxmirror.oci.digests import check_content, new_hasher
 from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor
+from fluxmirror.oci.resumable import NO_JOURNAL, RecordedUpload, UploadJournal, UploadKey
 
 __all__ = [
     "BlobSource",
@@ -40,6 +44,9 @@ log = logging.getLogger(__name__)
 READ_CHUNK: Final = 1024 * 1024
 MAX_RESUMES: Final = 5
 ABANDON_SECONDS: Final = 5.0
+# What a registry says of an upload session it no longer has, or whose state it refuses: a recorded
+# session answered so is stale.
+_LOST_SESSION: Final = frozenset({400, 404, 416})
 
 
 class Placement(Enum):
@@ -184,15 +191,27 @@ async def resuming_read(source: BlobSource, blob: Descriptor, start: int, end: i
 
 
 class _Upload:
-    """One upload session: the position each side has reached and the running hash."""
+    """One upload session: the position each side has reached, the running hash, and whether the
+    session in hand is the one the journal holds (a recorded session outlives a cancelled run)."""
 
-    def __init__(self, source: BlobSource, destination: RegistryClient, repository: str, blob: Descriptor) -> None:
+    def __init__(
+        self,
+        source: BlobSource,
+        destination: RegistryClient,
+        repository: str,
+        blob: Descriptor,
+        journal: UploadJournal,
+        key: UploadKey,
+    ) -> None:
         self.source = source
         self.destination = destination
         self.repository = repository
         self.blob = blob
+        self.journal = journal
+        self.key = key
         self.hasher = new_hasher(blob.digest)
         self.hashed = 0
+        self.recorded = False
         self.source_failure: Exception | None = None  # why the body of the current PATCH stopped, if it did
 
     async def body(self, start: int, end: int) -> AsyncIterator[bytes]:
@@ -211,6 +230,36 @@ class _Upload:
             # the source's own error, so the row names it and the upload is not resumed in vain.
             self.source_failure = exc
             raise
+
+    async def resumed(self) -> tuple[str, int] | None:
+        """The session an earlier run recorded, continued where the registry says it stands, or None
+        (none recorded, or stale: then it is forgotten). The bytes the registry already holds are
+        read back from the source and hashed, since a running hash cannot be stored."""
+        recorded = await self.journal.recall(self.key)
+        if recorded is None:
+            return None
+        try:
+            held, location = await _uploaded_bytes(self.destination, self.repository, recorded.location)
+        except RegistryError as exc:
+            if exc.status not in _LOST_SESSION:
+                raise
+            stale = str(exc)
+        except OCIError as exc:  # a recorded Location this repository may not use
+            stale = str(exc)
+        else:
+            # The registry may hold more than was acknowledged (part of the chunk in flight when the
+            # run died): those are the blob's bytes too, and its digest check at commit vouches for them.
+            if recorded.offset <= held <= self.blob.size:
+                log.info("resuming upload of %s at byte %d, recorded by an earlier run", self.blob.digest, held)
+                async for _ in self.body(0, held):
+                    pass
+                self.recorded = True
+                return location, held
+            stale = f"the registry holds {held} bytes, {recorded.offset} were recorded"
+            await self.abandon(location)
+        log.info("recorded upload of %s is stale, starting a new one: %s", self.blob.digest, stale)
+        await self.journal.forget(self.key)
+        return None
 
     async def patch(self, location: str, start: int, end: int, chunked: bool) -> str:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(end - start)}
@@ -233,21 +282,24 @@ class _Upload:
                 raise self.source_failure from None
             raise
 
-    async def send(self, location: str, chunk_size: int) -> str:
-        """Send every byte, resuming where the registry says it stands after a break (or starting a
-        new session when it lost ours); returns the Location to commit at."""
-        size, offset, resumes = self.blob.size, 0, 0
+    async def send(self, location: str, chunk_size: int, offset: int) -> str:
+        """Send every byte from `offset` on, resuming where the registry says it stands after a break
+        (or starting a new session when it lost ours), and recording each completed chunk's
+        `Location`; returns the Location to commit at."""
+        size, resumes = self.blob.size, 0
         while offset < size:
             end = min(size, offset + chunk_size) if chunk_size else size
             try:
                 location = await self.patch(location, offset, end, chunked=bool(chunk_size))
-                offset = end
             except NetworkError as exc:
                 resumes += 1
                 if resumes > MAX_RESUMES or not exc.temporary or exc is self.source_failure:
                     raise
                 offset, location = await self._resume_point(location, exc)
-
+                continue
+            offset = end
+            if offset < size:
+                self.recorded = await self.journal.record(self.key, RecordedUpload(location, offset))
         return location
 
     async def _resume_point(self, location: str, cause: NetworkError) -> tuple[int, str]:
@@ -256,17 +308,17 @@ class _Upload:
             log.info("resuming upload of %s at byte %d: %s", self.blob.digest, offset, cause)
             return offset, location
         except RegistryError as exc:
-            if exc.status not in (400, 404):
+            if exc.status not in _LOST_SESSION:
                 raise
         log.info("upload session of %s was lost; starting a new one: %s", self.blob.digest, cause)
         fresh = await _start_upload(self.destination, self.repository, self.blob.digest, None)
         assert fresh is not None  # no mount was asked for
+        self.recorded = False  # the journal still names the lost session
         return 0, fresh
 
     async def commit(self, location: str) -> None:
         actual = f"{self.blob.digest.partition(':')[0]}:{self.hasher.hexdigest()}"
         if self.hashed != self.blob.size or actual != self.blob.digest:
-            await self.cancel(location)
             raise DigestMismatchError(f"blob {self.blob.digest}: content hashes to {actual}")
         async with self.destination.request(
             "PUT",
@@ -306,18 +358,34 @@ async def transfer_blob(
     *,
     mount_from: str | None = None,
     chunk_size: int = 0,
+    journal: UploadJournal = NO_JOURNAL,
 ) -> Placement:
-    """Make `blob` present in `destination/repository`; `chunk_size` 0 means one PATCH."""
+    """Make `blob` present in `destination/repository`; `chunk_size` 0 means one PATCH. With a
+    `journal`, a session an earlier run recorded is continued, and this one's is recorded."""
+    key = UploadKey(destination.registry, repository, blob.digest, blob.size)
     if await blob_exists(destination, repository, blob.digest):
+        await journal.forget(key)
         return Placement.EXISTING
-    location = await _start_upload(destination, repository, blob.digest, mount_from)
-    if location is None:
-        return Placement.MOUNTED
-    upload = _Upload(source, destination, repository, blob)
+    upload = _Upload(source, destination, repository, blob, journal, key)
+    resumed = await upload.resumed()
+    if resumed is None:
+        location = await _start_upload(destination, repository, blob.digest, mount_from)
+        if location is None:
+            return Placement.MOUNTED
+        resumed = location, 0
+    location, offset = resumed
     try:
-        location = await upload.send(location, chunk_size)
-    except BaseException:  # a failure, or the job's cancellation: either way the session is abandoned
-        await upload.abandon(location)
+        location = await upload.send(location, chunk_size, offset)
+        await upload.commit(location)
+    except asyncio.CancelledError:
+        # The job's deadline or the run's signal: a session the journal holds is left for the next
+        # run; any other is abandoned.
+        if not upload.recorded:
+            await upload.abandon(location)
         raise
-    await upload.commit(location)
+    except BaseException:  # a failure: the session is abandoned and its record dropped
+        await upload.abandon(location)
+        await journal.forget(key)
+        raise
+    await journal.forget(key)
     return Placement.PUSHED

@@ -25,6 +25,7 @@ from fluxmirror.oci.errors import OCIError
 from fluxmirror.oci.manifests import Descriptor, Manifest
 from fluxmirror.oci.reference import Repository
 from fluxmirror.oci.referrers import FallbackIndexes
+from fluxmirror.oci.resumable import NO_JOURNAL, UploadJournal
 
 __all__ = ["CopySession", "Origin", "RegistryOrigin", "copy_from", "copy_manifest"]
 
@@ -71,11 +72,13 @@ class _SharedTransfer:
 
 @dataclass
 class CopySession:
-    """Run-wide transfer state shared by every copy: the clients, upload settings, and what moved."""
+    """Run-wide transfer state shared by every copy: the clients, upload settings (with the journal
+    that remembers upload sessions across runs), and what moved."""
 
     registries: Registries
     chunk_size_for: Callable[[str], int] = lambda _registry: 0
     blob_parallelism: int = 4
+    journal: UploadJournal = NO_JOURNAL
     fallback_indexes: FallbackIndexes = field(default_factory=FallbackIndexes)
     _placed: dict[tuple[str, str], str] = field(default_factory=dict)
     _inflight: dict[tuple[str, str, str], _SharedTransfer] = field(default_factory=dict)
@@ -122,6 +125,7 @@ class CopySession:
             blob,
             mount_from=self.mount_source(origin, destination, blob.digest),
             chunk_size=self.chunk_size_for(destination.registry),
+            journal=self.journal,
         )
 
 

@@ -29,6 +29,7 @@ from fluxmirror.http.session import HttpSession
 from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession
 from fluxmirror.oci.reference import Repository
+from fluxmirror.oci.resumable import NO_JOURNAL
 from fluxmirror.sync.artifact_job import run_tag_job
 from fluxmirror.sync.destinations import Destination, LayoutDestination, LayoutExport, RegistryDestination
 from fluxmirror.sync.events import JobOutcome, Progress
@@ -37,16 +38,21 @@ from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
 from fluxmirror.sync.shard import pick
+from fluxmirror.sync.uploads import StateDirJournal
 from fluxmirror.sync.verify import TrustedRoots
 
 if TYPE_CHECKING:
     from fluxmirror.http.tls import HostTLS
     from fluxmirror.sync.chart_plan import ChartEntry
 
-__all__ = ["Cancellation", "CredentialsFactory", "copy_session", "host_tls", "run_sync"]
+__all__ = ["RESUMABLE_CHUNK", "Cancellation", "CredentialsFactory", "copy_session", "host_tls", "run_sync"]
 
 log = logging.getLogger(__name__)
 _KIB = 1024
+# The chunk a run with --state-dir uploads in, so a killed run loses at most the chunk in flight: big
+# enough that a PATCH (and the ranged source GET feeding it) costs little per byte, small enough to
+# be little to lose on a thin link.
+RESUMABLE_CHUNK = 16 * 1024 * 1024
 
 
 class Cancellation:
@@ -97,13 +103,17 @@ class _Job:
 
 
 def copy_session(config: Config | None, registries: Registries, options: SyncOptions) -> CopySession:
-    """The run's copy state: `hosts[].maxChunkSize` per registry, blob parallelism from --concurrency."""
+    """The run's copy state: `hosts[].maxChunkSize` per registry, blob parallelism from --concurrency,
+    and with `--state-dir` the upload journal, uploads going in `RESUMABLE_CHUNK`s where no
+    `maxChunkSize` says otherwise (docs/sync.md#resume)."""
     hosts = config.hosts if config is not None else []
     chunk_sizes = {host.host: host.maxChunkSize * _KIB for host in hosts if host.maxChunkSize > 0}
+    default_chunk = RESUMABLE_CHUNK if options.state_dir is not None else 0
     return CopySession(
         registries,
-        chunk_size_for=lambda registry: chunk_sizes.get(registry, 0),
+        chunk_size_for=lambda registry: chunk_sizes.get(registry, default_chunk),
         blob_parallelism=options.concurrency if options.concurrency > 1 else 4,
+        journal=StateDirJournal(options.state_dir) if options.state_dir is not None else NO_JOURNAL,
     )
 
 

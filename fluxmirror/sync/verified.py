@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import msgspec
 
 from fluxmirror.api.config import OIDCIdentity
 from fluxmirror.sync.logfmt import kv
+from fluxmirror.sync.statedir import write_private
 
 __all__ = ["Remembered", "VerifiedCache"]
 
@@ -48,7 +47,8 @@ class VerifiedCache:
     """Verdicts under `<state-dir>/verified/`, for one trusted root and one entry's identities."""
 
     def __init__(self, state_dir: str, root_digest: str, identities: Sequence[OIDCIdentity]) -> None:
-        self._directory = Path(state_dir, "verified")
+        self._root = Path(state_dir)
+        self._directory = self._root / "verified"
         policy = msgspec.json.encode([[item.issuer, item.subject] for item in identities])
         self._scope = hashlib.sha256(root_digest.encode() + b"\0" + policy).hexdigest()
 
@@ -64,17 +64,7 @@ class VerifiedCache:
 
     def put(self, subject_digest: str, remembered: Remembered) -> None:
         """Store a verdict; a state directory that cannot be written only costs the next run time."""
-        path = self._path(subject_digest)
         try:
-            self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path.parent.mkdir(mode=0o700, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as file:
-                    file.write(msgspec.json.encode(remembered))
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_private(self._path(subject_digest), msgspec.json.encode(remembered), root=self._root)
         except OSError as exc:
             log.info(kv("verification not remembered", digest=subject_digest, err=str(exc)))

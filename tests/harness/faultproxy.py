@@ -93,6 +93,17 @@ class CutUpload(Rule):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BufferUpload(Rule):
+    """Read each matching request's whole body before passing the request on, and pass nothing on
+    when the client goes away first, as a front proxy that buffers request bodies does (nginx's
+    default, ``proxy_request_buffering on``): the registry never sees a PATCH cut short."""
+
+    method: str | None = "PATCH"
+    path: str = UPLOAD_PATH
+    times: int = 1_000_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
 class _BlobGetRule(Rule):
     method: str | None = "GET"
     path: str = BLOB_PATH
@@ -361,7 +372,13 @@ class FaultProxy:
         assert self._session is not None
         rule = tally.rule
         cut_upload = rule.after_bytes if isinstance(rule, CutUpload) else None
-        body = _read_body(request, tally, cut_upload) if request.body_exists or cut_upload is not None else None
+        body: AsyncIterator[bytes] | bytes | None = None
+        if isinstance(rule, BufferUpload):
+            body = await _buffered_body(request, tally)
+            if body is None:
+                return _cut(request)
+        elif request.body_exists or cut_upload is not None:
+            body = _read_body(request, tally, cut_upload)
         target = yarl.URL(self._upstream.url + request.raw_path, encoded=True)
         async with self._session.request(
             request.method, target, headers=headers, data=body, allow_redirects=False
@@ -443,6 +460,20 @@ async def _read_body(request: web.Request, tally: Tally, limit: int | None) -> A
             yield chunk
         if limit is not None and tally.request_bytes >= limit:
             return
+
+
+async def _buffered_body(request: web.Request, tally: Tally) -> bytes | None:
+    """The client's whole body, or None when the client went away before sending all of it."""
+    pieces = []
+    try:
+        async for piece in request.content.iter_any():
+            pieces.append(piece)
+            tally.request_bytes += len(piece)
+    except (ConnectionError, aiohttp.ClientPayloadError):
+        return None
+    if request.content_length is not None and tally.request_bytes < request.content_length:
+        return None
+    return b"".join(pieces)
 
 
 async def _drain(request: web.Request) -> None:

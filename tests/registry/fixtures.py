@@ -25,13 +25,19 @@ class OCIRegistryFactory:
         self._servers: list[OCIRegistry] = []
 
     def __call__(
-        self, *, referrers_api: bool = True, referrers_page_size: int | None = None, auth: RegistryAuth | None = None
+        self,
+        *,
+        referrers_api: bool = True,
+        referrers_page_size: int | None = None,
+        auth: RegistryAuth | None = None,
+        keep_partial_chunks: bool = False,
     ) -> OCIRegistry:
         server = OCIRegistry(
             self._base_dir / f"oci-registry-{next(self._count)}",
             referrers_api=referrers_api,
             referrers_page_size=referrers_page_size,
             auth=auth,
+            keep_partial_chunks=keep_partial_chunks,
         )
         self._servers.append(server)
         return server

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import IO, NamedTuple
 from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp import web
 from harness.background import BackgroundLoop, listen
 from harness.registry import Registry
@@ -118,6 +119,7 @@ class RegistryApp:
         referrers_page_size: int | None,
         auth: RegistryAuth | None = None,
         endpoints: Mapping[str, Endpoint] | None = None,
+        keep_partial_chunks: bool = False,
     ) -> None:
         if referrers_page_size is not None and referrers_page_size < 1:
             raise ValueError("referrers_page_size must be None or at least 1")
@@ -126,6 +128,7 @@ class RegistryApp:
         self._auth = auth
         self._endpoints = dict(endpoints or {})
         self._page_size = referrers_page_size
+        self._keep_partial_chunks = keep_partial_chunks
         manifest: dict[str, Handler] = {"GET": self._get_manifest, "HEAD": self._get_manifest}
         manifest |= {"PUT": self._put_manifest, "DELETE": self._delete_manifest}
         upload: dict[str, Handler] = {"GET": self._upload_status, "PATCH": self._patch_upload}
@@ -258,18 +261,27 @@ class RegistryApp:
         return web.Response(status=204, headers=_upload_headers(name, upload_id, len(upload.data)))
 
     async def _patch_upload(self, request: web.Request, params: dict[str, str]) -> web.StreamResponse:
-        """Append a chunk; a ``Content-Range`` must continue exactly where the session ends."""
+        """Append a chunk; a ``Content-Range`` must continue exactly where the session ends.
+
+        By default the whole chunk is read before it is appended, so a PATCH cut short leaves
+        nothing. With ``keep_partial_chunks`` bytes are appended as they arrive, as a registry that
+        writes the request body straight to storage does: a cut PATCH leaves what arrived, and the
+        session's status (``GET``) reports that real offset."""
         name, upload_id = params["name"], params["upload_id"]
-        chunk = await request.read()  # first: from here on no await, so sessions change atomically
-        upload = self._storage.upload(name, upload_id)
-        claimed = request.headers.get("Content-Range")
-        if claimed is not None:
-            match = re.fullmatch(r"(?:bytes )?(\d+)-(\d+)", claimed.strip())
-            if match is None or int(match[1]) != len(upload.data) or int(match[2]) - int(match[1]) + 1 != len(chunk):
-                raise DistributionError(
-                    416, "RANGE_INVALID", f"Content-Range {claimed!r} does not continue {len(upload.data)} bytes"
-                )
-        upload.data += chunk
+        if not self._keep_partial_chunks:
+            chunk = await request.read()  # first: from here on no await, so sessions change atomically
+            upload = self._storage.upload(name, upload_id)
+            _check_continues(request.headers.get("Content-Range"), len(upload.data), len(chunk))
+            upload.data += chunk
+        else:
+            upload = self._storage.upload(name, upload_id)
+            _check_continues(request.headers.get("Content-Range"), len(upload.data), request.content_length)
+            try:
+                async for piece in request.content.iter_any():
+                    upload.data += piece
+            except (ConnectionError, aiohttp.ClientPayloadError) as cut:
+                self._journal.write(f"PATCH {request.raw_path} cut at {len(upload.data)} bytes: {cut!r}")
+                raise
         return web.Response(status=202, headers=_upload_headers(name, upload_id, len(upload.data)))
 
     async def _put_upload(self, request: web.Request, params: dict[str, str]) -> web.StreamResponse:
@@ -326,6 +338,15 @@ def _listing(request: web.Request, path: str, extra: dict[str, str], key: str, i
     return web.json_response(extra | {key: items}, headers=headers)
 
 
+def _check_continues(claimed: str | None, held: int, length: int | None) -> None:
+    """A PATCH's ``Content-Range``, if it has one, must start where the session ends and span ``length``."""
+    if claimed is None:
+        return
+    match = re.fullmatch(r"(?:bytes )?(\d+)-(\d+)", claimed.strip())
+    if match is None or int(match[1]) != held or int(match[2]) - int(match[1]) + 1 != length:
+        raise DistributionError(416, "RANGE_INVALID", f"Content-Range {claimed!r} does not continue {held} bytes")
+
+
 def _range(header: str | None, size: int) -> tuple[int, int] | None:
     """The one ``bytes=a-b`` / ``bytes=a-`` span asked for; other forms are ignored (RFC 9110)."""
     match = re.fullmatch(r"bytes=(\d+)-(\d*)", (header or "").strip())
@@ -357,7 +378,8 @@ class OCIRegistry:
     ``base_dir`` holds the text log (``Registry.log_path``); without one a temporary
     directory is made and removed on ``close``.  Content lives only in memory.  With
     ``ssl_context`` it serves https (``ca_path``, the CA that verifies its certificate, goes into
-    ``.registry``); ``endpoints`` maps extra paths to handlers.
+    ``.registry``); ``endpoints`` maps extra paths to handlers. ``keep_partial_chunks`` keeps
+    what arrived of a PATCH cut short, so an upload's status reports its real offset.
     """
 
     def __init__(
@@ -370,6 +392,7 @@ class OCIRegistry:
         ssl_context: ssl.SSLContext | None = None,
         ca_path: Path | None = None,
         endpoints: Mapping[str, Endpoint] | None = None,
+        keep_partial_chunks: bool = False,
     ) -> None:
         self._owned_dir = base_dir is None
         base = Path(tempfile.mkdtemp(prefix="oci-registry-")) if base_dir is None else base_dir
@@ -384,6 +407,7 @@ class OCIRegistry:
             referrers_page_size=referrers_page_size,
             auth=auth,
             endpoints=endpoints,
+            keep_partial_chunks=keep_partial_chunks,
         )
         sock = listen()
         self.port: int = sock.getsockname()[1]

@@ -173,6 +173,14 @@ class Storage:
         self.upload(name, upload_id)
         del self._uploads[upload_id]
 
+    def held_by_uploads(self) -> list[int]:
+        """How many bytes each open session holds, for tests that wait for a client to get somewhere."""
+        return [len(upload.data) for upload in list(self._uploads.values())]
+
+    def purge_uploads(self) -> None:
+        """Forget every open session, as a registry's upload purge (or a restart without them) does."""
+        self._uploads.clear()
+
     # --- manifests ------------------------------------------------------------------------
 
     def manifest(self, name: str, reference: str) -> StoredManifest:
