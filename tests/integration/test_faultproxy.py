@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import http.client
 import random
+import socket
+import time
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 from harness import images
-from harness.faultproxy import CorruptDownload, CutDownload, CutUpload, FaultProxy, RedirectToBlobHost, Respond
+from harness.faultproxy import (
+    BufferUpload,
+    CorruptDownload,
+    CutDownload,
+    CutUpload,
+    FaultProxy,
+    RedirectToBlobHost,
+    Respond,
+)
 from harness.images import RegistryError, raw_request
 from harness.registry import Registry
 
@@ -172,6 +182,42 @@ def test_chunked_upload_resumes_from_reported_range_through_proxy(fault_proxy: F
     assert (done.status, done.headers["Docker-Content-Digest"]) == (201, digest)
     assert images.get_blob(fault_proxy.as_registry(), unique_repo, digest) == data
     assert "Transfer-Encoding" in next(r for r in fault_proxy.requests if r.method == "PATCH").headers
+
+
+def test_buffer_upload_never_passes_on_a_dead_clients_chunk_so_distribution_resumes_after_the_last_whole_one(
+    fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    """What --state-dir relies on behind a buffering proxy: the Location a completed PATCH returned
+    still works from another connection after a client died halfway through the next chunk."""
+    data = random.Random(16).randbytes(64 * 1024)
+    rule = fault_proxy.add(BufferUpload())
+    location = raw_request("POST", f"{fault_proxy.url}/v2/{unique_repo}/blobs/uploads/").headers["Location"]
+    octets = {"Content-Type": "application/octet-stream"}
+    first = raw_request("PATCH", location, body=data[:20_000], headers=octets | {"Content-Range": "0-19999"})
+    assert (first.status, first.headers["Range"]) == (202, "0-19999")
+
+    with socket.create_connection(("127.0.0.1", int(fault_proxy.host.rsplit(":", 1)[1]))) as dying:
+        head = f"PATCH {_target(first.headers['Location'])} HTTP/1.1\r\nHost: {fault_proxy.host}\r\n"
+        head += f"Content-Type: application/octet-stream\r\nContent-Range: 20000-{len(data) - 1}\r\n"
+        dying.sendall(f"{head}Content-Length: {len(data) - 20_000}\r\n\r\n".encode() + data[20_000:30_000])
+    for _ in range(500):  # logged once the proxy has seen the connection end
+        if len(fault_proxy.requests) == 3:
+            break
+        time.sleep(0.01)
+    dead = fault_proxy.requests[-1]
+    assert (dead.rule, dead.status, dead.request_bytes) == (rule, None, 10_000)
+
+    status = raw_request("GET", first.headers["Location"])
+    assert (status.status, status.headers["Range"]) == (204, "0-19999")
+    rest = raw_request(
+        "PATCH",
+        status.headers["Location"],
+        body=data[20_000:],
+        headers=octets | {"Content-Range": f"20000-{len(data) - 1}"},
+    )
+    digest = images.sha256_digest(data)
+    assert raw_request("PUT", f"{rest.headers['Location']}&digest={digest}").status == 201
+    assert images.get_blob(fault_proxy.as_registry(), unique_repo, digest) == data
 
 
 def test_cut_download_then_range_request_gets_the_rest(
