@@ -13,6 +13,7 @@ run continues that session where the registry says it stands (docs/sync.md#resum
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -214,10 +215,8 @@ class _SourceCursor:
     async def close(self) -> None:
         """Release the source request. A read still under way belongs to the PATCH whose body it
         feeds, which aiohttp is cancelling: it unwinds there, through the same request's exit."""
-        try:
+        with contextlib.suppress(RuntimeError):  # "aclose(): asynchronous generator is already running"
             await self._chunks.aclose()
-        except RuntimeError:  # "aclose(): asynchronous generator is already running"
-            pass
 
 
 class _Upload:

@@ -202,3 +202,21 @@ async def test_a_permanent_source_failure_mid_upload_is_reported_as_the_sources_
     assert (caught.value.status, caught.value.temporary) == (404, False)
     assert [d.code for d in caught.value.diagnostics] == ["BLOB_UNKNOWN"]
     assert len([r for r in source_registry.requests if r.method == "GET" and blob.digest in r.target]) == 1
+
+
+async def test_a_chunked_upload_reads_its_source_in_one_request(
+    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
+) -> None:
+    source_registry, destination = oci_registry_factory(), oci_registry_factory()
+    data, blob = _pushed_layer(source_registry, "src", 300_000, seed=49)
+
+    with FaultProxy(upstream=source_registry.registry, blob_host=False) as proxy:
+        source = RegistrySource(make_client(proxy.host), "src")
+        placement = await transfer_blob(source, make_client(destination.host), "dst", blob, chunk_size=64_000)
+        downloads = [(r.headers.get("Range"), r.response_bytes) for r in proxy.requests if r.path.endswith(blob.digest)]
+
+    assert placement is Placement.PUSHED
+    assert downloads == [(None, blob.size)]
+    patches = [e.headers["Content-Range"] for e in destination.exchanges if e.method == "PATCH"]
+    assert patches == [f"{start}-{min(start + 64_000, blob.size) - 1}" for start in range(0, blob.size, 64_000)]
+    assert images.get_blob(destination.registry, "dst", blob.digest) == data
