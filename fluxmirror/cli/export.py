@@ -17,6 +17,7 @@ from fluxmirror.cli.sync import (
     ConfigArgument,
     DryRunOption,
     InsecureOption,
+    MaxBandwidthOption,
     MetricsFileOption,
     NoProgressOption,
     OutputOption,
@@ -72,6 +73,7 @@ def export(
     trusted_root: TrustedRootOption = None,
     state_dir: StateDirOption = None,
     shard: ShardOption = None,
+    max_bandwidth: MaxBandwidthOption = None,
     split_size: Annotated[
         str | None,
         typer.Option(
@@ -122,6 +124,7 @@ def export(
         metrics_file=metrics_file,
         pushgateway=pushgateway,
         command="export",
+        max_bandwidth=max_bandwidth,
     )
     loaded = load_run_config(config, no_envsubst)
 

@@ -16,6 +16,7 @@ from fluxmirror.cli.sync import (
     DriftExitCodeOption,
     DryRunOption,
     InsecureOption,
+    MaxBandwidthOption,
     MetricsFileOption,
     NoProgressOption,
     OutputOption,
@@ -61,6 +62,7 @@ def import_command(
     no_progress: NoProgressOption = False,
     insecure: InsecureOption = False,
     shard: ShardOption = None,
+    max_bandwidth: MaxBandwidthOption = None,
     verify_only: Annotated[
         bool, typer.Option("--verify-only", help="Hash every blob the archive's images need; push nothing.")
     ] = False,
@@ -99,6 +101,7 @@ def import_command(
         metrics_file=metrics_file,
         pushgateway=pushgateway,
         command="import",
+        max_bandwidth=max_bandwidth,
     )
     if source == "-" and config == "-":
         raise UsageError("import - -: the archive and the config cannot both come from stdin")

@@ -1,12 +1,14 @@
-"""Flag values shared by commands: global options, durations and config-source resolution."""
+"""Flag values shared by commands: global options, durations, rates and config-source resolution."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
 import sys
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +33,7 @@ __all__ = [
     "executable_path",
     "hosts_config_source",
     "parse_duration_flag",
+    "parse_rate",
     "parse_shard_flag",
     "program_name",
     "resolve_timeout",
@@ -126,6 +129,33 @@ def _job_shard(env: Mapping[str, str]) -> Shard:
     if int(index) >= int(count):
         raise UsageError(f"--shard auto: {JOB_INDEX_ENV}={index} is not below {JOB_COUNT_ENV}={count}")
     return Shard(int(index), int(count))
+
+
+_PREFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
+_RATE = re.compile(
+    r"(?P<number>[-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*"
+    r"(?:(?:(?P<bytes>[kKmMgG]i?)?B|(?P<bits>[kKmMgG]?)bit)(?:/s)?)?"
+)
+_RATE_FORMS = "a rate such as 20MiB/s, 500KB/s or 100Mbit"
+
+
+def parse_rate(text: str, flag: str) -> float:
+    """A rate in bytes per second (docs/cli.md#rates): a number with an optional unit, bytes (`B`,
+    decimal `KB` `MB` `GB`, binary `KiB` `MiB` `GiB`) or bits (`bit`, `Kbit`, `Mbit`, `Gbit`),
+    each with or without `/s`; a bare number is bytes. The prefix letter may be either case (tc
+    writes `mbit`), but `B` and `bit` are spelled out: `Mb` and `Mbps` mean bits to some tools and
+    bytes to others, so they are refused rather than guessed."""
+    match = _RATE.fullmatch(text.strip())
+    if match is None:
+        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: {_RATE_FORMS}')
+    prefix = match["bits"] if match["bits"] is not None else match["bytes"] or ""
+    exact = Decimal(match["number"]) * _PREFIXES[prefix.lower()]
+    rate = float(exact / 8 if match["bits"] is not None else exact)
+    if rate <= 0:  # zero, negative, or too small for a float
+        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: the rate must be greater than 0')
+    if math.isinf(rate):
+        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: value out of range')
+    return rate
 
 
 def sync_config_source(argument: str | None, env: Mapping[str, str] = os.environ) -> str:

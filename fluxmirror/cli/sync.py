@@ -11,6 +11,7 @@ from fluxmirror.cli.metrics import MetricsFileOption, PushgatewayOption, metrics
 from fluxmirror.cli.options import (
     GLOBAL_FLAGS,
     NoEnvsubstOption,
+    parse_rate,
     parse_shard_flag,
     resolve_timeout,
     sync_config_source,
@@ -79,6 +80,15 @@ ShardOption = Annotated[
         show_default=False,
     ),
 ]
+MaxBandwidthOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-bandwidth",
+        metavar="RATE",
+        help="Cap on blob bytes per second for the whole run: 20MiB/s, 500KB/s, 100Mbit (off by default).",
+        show_default=False,
+    ),
+]
 
 
 class RunFlags:
@@ -104,6 +114,7 @@ class RunFlags:
         metrics_file: str | None = None,
         pushgateway: str | None = None,
         command: str = "sync",
+        max_bandwidth: str | None = None,
     ) -> None:
         if output not in OUTPUT_FORMATS:
             raise UsageError(f"unsupported output format '{output}', must be one of: {', '.join(OUTPUT_FORMATS)}")
@@ -115,6 +126,7 @@ class RunFlags:
         if not 0 <= drift_exit_code <= 255:
             raise UsageError("--drift-exit-code must be between 0 and 255")
         shard_of_run = parse_shard_flag(shard) if shard is not None else None
+        bandwidth = parse_rate(max_bandwidth, "--max-bandwidth") if max_bandwidth is not None else None
         self.output, self.verbose, self.spinner, self.drift_exit_code = (
             output,
             verbose,
@@ -133,6 +145,7 @@ class RunFlags:
             state_dir=state_dir,
             shard=shard_of_run,
             observer=None if self.metrics is None else self.metrics.recorder,
+            max_bandwidth=bandwidth,
         )
 
 
@@ -174,6 +187,7 @@ def sync(
     shard: ShardOption = None,
     metrics_file: MetricsFileOption = None,
     pushgateway: PushgatewayOption = None,
+    max_bandwidth: MaxBandwidthOption = None,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Mirror Helm charts and OCI artifacts as the config describes."""
@@ -193,5 +207,6 @@ def sync(
         shard=shard,
         metrics_file=metrics_file,
         pushgateway=pushgateway,
+        max_bandwidth=max_bandwidth,
     )
     return run_command(flags, load_run_config(config, no_envsubst))

@@ -16,6 +16,7 @@ from fluxmirror.oci.client import RegistryClient
 from fluxmirror.oci.errors import OCIError
 from fluxmirror.oci.manifests import Descriptor, parse_manifest, sha256_digest
 from fluxmirror.oci.mediatypes import OCI_MANIFEST
+from fluxmirror.oci.pacing import Bandwidth
 from fluxmirror.oci.reference import Repository
 
 __all__ = [
@@ -64,9 +65,17 @@ async def published_chart_digest(client: RegistryClient, repository: Repository,
 
 
 async def push_chart(
-    client: RegistryClient, repository: Repository, tag: str, config: bytes, chart: bytes, *, chunk_size: int = 0
+    client: RegistryClient,
+    repository: Repository,
+    tag: str,
+    config: bytes,
+    chart: bytes,
+    *,
+    chunk_size: int = 0,
+    bandwidth: Bandwidth | None = None,
 ) -> Descriptor:
-    """Push config blob, chart blob (each skipped when present), then the manifest; returns its descriptor.
+    """Push config blob, chart blob (each skipped when present, each body paced by `bandwidth`),
+    then the manifest; returns its descriptor.
 
     A failure is named by the push that failed: `push helm config to <ref>: …`,
     `push helm chart layer to <ref>: …`, `push helm manifest to <ref>: …`."""
@@ -77,7 +86,9 @@ async def push_chart(
     ):
         blob = Descriptor(media_type=media_type, digest=sha256_digest(data), size=len(data))
         try:
-            await transfer_blob(BytesSource(data), client, repository.path, blob, chunk_size=chunk_size)
+            await transfer_blob(
+                BytesSource(data), client, repository.path, blob, chunk_size=chunk_size, bandwidth=bandwidth
+            )
         except FluxMirrorError as exc:
             raise exc.prefixed(f"push helm {part} to {reference}") from exc
     manifest = parse_manifest(chart_manifest(config, chart), OCI_MANIFEST)

@@ -27,6 +27,7 @@ from fluxmirror.oci.client import RegistryClient, blob_path
 from fluxmirror.oci.digests import check_content, new_hasher
 from fluxmirror.oci.errors import DigestMismatchError, OCIError, RegistryError
 from fluxmirror.oci.manifests import Descriptor
+from fluxmirror.oci.pacing import Bandwidth
 from fluxmirror.oci.resumable import NO_JOURNAL, RecordedUpload, UploadJournal, UploadKey
 
 __all__ = [
@@ -171,16 +172,25 @@ class RegistrySource:
                 yield chunk
 
 
-async def resuming_read(source: BlobSource, blob: Descriptor, start: int, end: int) -> AsyncGenerator[bytes, None]:
+async def resuming_read(
+    source: BlobSource, blob: Descriptor, start: int, end: int, *, bandwidth: Bandwidth | None
+) -> AsyncGenerator[bytes, None]:
     """Bytes [start, end) of `blob` from `source`; a download that breaks or ends early is resumed
-    where it stopped, with a `Range` request, up to `MAX_RESUMES` times."""
+    where it stopped, with a `Range` request, up to `MAX_RESUMES` times. Every blob byte a run
+    copies comes through here, so this is where the run's `bandwidth` (--max-bandwidth, None: no
+    cap) paces them, each byte once (docs/sync.md#bandwidth)."""
     position, reopened = start, 0
     while position < end:
         try:
             async for chunk in source.read(blob.digest, position):
                 chunk = chunk[: end - position]
                 position += len(chunk)
-                yield chunk
+                if bandwidth is None:
+                    yield chunk
+                else:
+                    for piece in bandwidth.pieces(chunk):
+                        await bandwidth.take(len(piece))
+                        yield piece
                 if position >= end:
                     return
             raise TransportError(f"blob {blob.digest}: source ended at byte {position} of {blob.size}")
@@ -196,8 +206,8 @@ class _SourceCursor:
     upload makes one source request, not one per chunk (each cut at its chunk's end, which wasted
     what the source had already sent: 27 % more than the blob on loopback with 16 MiB chunks)."""
 
-    def __init__(self, source: BlobSource, blob: Descriptor, start: int) -> None:
-        self._chunks = resuming_read(source, blob, start, blob.size)
+    def __init__(self, source: BlobSource, blob: Descriptor, start: int, bandwidth: Bandwidth | None) -> None:
+        self._chunks = resuming_read(source, blob, start, blob.size, bandwidth=bandwidth)
         self.position = start
         self._pending = b""
 
@@ -231,8 +241,10 @@ class _Upload:
         blob: Descriptor,
         journal: UploadJournal,
         key: UploadKey,
+        bandwidth: Bandwidth | None,
     ) -> None:
         self.source = source
+        self.bandwidth = bandwidth
         self.destination = destination
         self.repository = repository
         self.blob = blob
@@ -250,7 +262,7 @@ class _Upload:
         resumed with a `Range` request so the upload it feeds never notices."""
         if self._cursor is None or self._cursor.position != start:
             await self.close_source()
-            self._cursor = _SourceCursor(self.source, self.blob, start)
+            self._cursor = _SourceCursor(self.source, self.blob, start, self.bandwidth)
         position = start
         try:
             async for chunk in self._cursor.take(end):
@@ -415,14 +427,17 @@ async def transfer_blob(
     mount_from: str | None = None,
     chunk_size: int = 0,
     journal: UploadJournal = NO_JOURNAL,
+    bandwidth: Bandwidth | None = None,
 ) -> Placement:
     """Make `blob` present in `destination/repository`; `chunk_size` 0 means one PATCH. With a
-    `journal`, a session an earlier run recorded is continued, and this one's is recorded."""
+    `journal`, a session an earlier run recorded is continued, and this one's is recorded. Only
+    the bodies are paced by `bandwidth`: the HEAD, POST, GET, PUT (or DELETE) around them never
+    wait on it."""
     key = UploadKey(destination.registry, repository, blob.digest, blob.size)
     if await blob_exists(destination, repository, blob.digest):
         await journal.forget(key)
         return Placement.EXISTING
-    upload = _Upload(source, destination, repository, blob, journal, key)
+    upload = _Upload(source, destination, repository, blob, journal, key, bandwidth)
     try:
         resumed = await upload.resumed()
         if resumed is None:

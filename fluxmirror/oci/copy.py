@@ -23,6 +23,7 @@ from fluxmirror.oci.blobs import BlobSource, Placement, RegistrySource, transfer
 from fluxmirror.oci.client import Registries, RegistryClient
 from fluxmirror.oci.errors import OCIError
 from fluxmirror.oci.manifests import Descriptor, Manifest
+from fluxmirror.oci.pacing import Bandwidth
 from fluxmirror.oci.reference import Repository
 from fluxmirror.oci.referrers import FallbackIndexes
 from fluxmirror.oci.resumable import NO_JOURNAL, UploadJournal
@@ -73,12 +74,14 @@ class _SharedTransfer:
 @dataclass
 class CopySession:
     """Run-wide transfer state shared by every copy: the clients, upload settings (with the journal
-    that remembers upload sessions across runs), and what moved."""
+    that remembers upload sessions across runs), the run's one `bandwidth` cap (None: uncapped),
+    and what moved."""
 
     registries: Registries
     chunk_size_for: Callable[[str], int] = lambda _registry: 0
     blob_parallelism: int = 4
     journal: UploadJournal = NO_JOURNAL
+    bandwidth: Bandwidth | None = None
     fallback_indexes: FallbackIndexes = field(default_factory=FallbackIndexes)
     _placed: dict[tuple[str, str], str] = field(default_factory=dict)
     _inflight: dict[tuple[str, str, str], _SharedTransfer] = field(default_factory=dict)
@@ -126,6 +129,7 @@ class CopySession:
             mount_from=self.mount_source(origin, destination, blob.digest),
             chunk_size=self.chunk_size_for(destination.registry),
             journal=self.journal,
+            bandwidth=self.bandwidth,
         )
 
 

@@ -20,6 +20,7 @@ from fluxmirror.oci.copy import CopySession, Origin, RegistryOrigin, copy_manife
 from fluxmirror.oci.digests import digest_of
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.mediatypes import OCI_MANIFEST
+from fluxmirror.oci.pacing import Bandwidth
 from fluxmirror.oci.reference import Repository
 
 __all__ = ["Destination", "LayoutDestination", "LayoutExport", "RegistryDestination"]
@@ -74,6 +75,7 @@ class RegistryDestination:
             config,
             chart,
             chunk_size=self.session.chunk_size_for(self.repository.registry),
+            bandwidth=self.session.bandwidth,
         )
 
 
@@ -106,20 +108,21 @@ class LayoutExport:
     def holds(self, digest: str) -> bool:
         return self.layout.blob_path(digest).is_file()
 
-    async def write_tree(self, origin: Origin, manifest: Manifest) -> None:
-        """Every blob and child of `manifest`, then the manifest itself."""
+    async def write_tree(self, origin: Origin, manifest: Manifest, bandwidth: Bandwidth | None) -> None:
+        """Every blob and child of `manifest`, then the manifest itself; blobs paced by the run's
+        `bandwidth`."""
         if manifest.is_index:
             for child in manifest.children:
                 if not self.holds(child.digest):
                     found = await origin.manifest(child.digest)
                     if found is None:
                         raise FluxMirrorError(f"manifest {origin}@{child.digest} referenced by an index is missing")
-                    await self.write_tree(origin, found)
+                    await self.write_tree(origin, found, bandwidth)
         else:
-            await asyncio.gather(*(self._write_blob(origin, blob) for blob in manifest.blobs))
+            await asyncio.gather(*(self._write_blob(origin, blob, bandwidth) for blob in manifest.blobs))
         await asyncio.to_thread(self.layout.write_small, manifest.digest, manifest.raw)
 
-    async def _write_blob(self, origin: Origin, blob: Descriptor) -> None:
+    async def _write_blob(self, origin: Origin, blob: Descriptor, bandwidth: Bandwidth | None) -> None:
         if blob.digest in self.far_side:
             self.blobs_in_base += 1
             return
@@ -130,7 +133,8 @@ class LayoutExport:
                 return
             self.deferred[blob.digest] = (origin, blob)
         else:
-            await self.layout.write_blob(blob.digest, blob.size, resuming_read(origin.blobs(), blob, 0, blob.size))
+            body = resuming_read(origin.blobs(), blob, 0, blob.size, bandwidth=bandwidth)
+            await self.layout.write_blob(blob.digest, blob.size, body)
         self.blobs_written += 1
         self.bytes_written += blob.size
 
@@ -162,7 +166,7 @@ class LayoutDestination:
         return self.export.digest_of(self._reference(reference))
 
     async def write(self, source: Repository, manifest: Manifest, reference: str) -> None:
-        await self.export.write_tree(RegistryOrigin(self.session.registries, source), manifest)
+        await self.export.write_tree(RegistryOrigin(self.session.registries, source), manifest, self.session.bandwidth)
         await self.export.name(manifest, None if ":" in reference else self._reference(reference))
 
     async def chart_digest(self, tag: str) -> str | None:

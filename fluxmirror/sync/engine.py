@@ -28,6 +28,7 @@ from fluxmirror.helm.fetch import HelmFetcher
 from fluxmirror.http.session import HttpSession
 from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession
+from fluxmirror.oci.pacing import Bandwidth
 from fluxmirror.oci.reference import Repository
 from fluxmirror.oci.resumable import NO_JOURNAL
 from fluxmirror.sync.artifact_job import run_tag_job
@@ -104,8 +105,9 @@ class _Job:
 
 def copy_session(config: Config | None, registries: Registries, options: SyncOptions) -> CopySession:
     """The run's copy state: `hosts[].maxChunkSize` per registry, blob parallelism from --concurrency,
-    and with `--state-dir` the upload journal, uploads going in `RESUMABLE_CHUNK`s where no
-    `maxChunkSize` says otherwise (docs/sync.md#resume)."""
+    with `--state-dir` the upload journal, uploads going in `RESUMABLE_CHUNK`s where no
+    `maxChunkSize` says otherwise (docs/sync.md#resume), and the run's one bandwidth cap from
+    --max-bandwidth."""
     hosts = config.hosts if config is not None else []
     chunk_sizes = {host.host: host.maxChunkSize * _KIB for host in hosts if host.maxChunkSize > 0}
     default_chunk = RESUMABLE_CHUNK if options.state_dir is not None else 0
@@ -114,6 +116,7 @@ def copy_session(config: Config | None, registries: Registries, options: SyncOpt
         chunk_size_for=lambda registry: chunk_sizes.get(registry, default_chunk),
         blob_parallelism=options.concurrency if options.concurrency > 1 else 4,
         journal=StateDirJournal(options.state_dir) if options.state_dir is not None else NO_JOURNAL,
+        bandwidth=Bandwidth(options.max_bandwidth) if options.max_bandwidth is not None else None,
     )
 
 
@@ -184,12 +187,13 @@ async def run_sync(
     cancellation: Cancellation | None = None,
     *,
     export: LayoutExport | None = None,
-    finish: Callable[[], Awaitable[None]] | None = None,
+    finish: Callable[[CopySession], Awaitable[None]] | None = None,
 ) -> list[Result]:
     """Mirror every entry of `config` (into `export`'s layout instead of the destinations, for
     `export`); returns one report result per entry, in config order, also when `cancellation`
     stops the run part-way. `finish` runs after the jobs, while the run's connections are still
-    open (a tar export streams its deferred blobs then)."""
+    open, with the run's copy session (a tar export streams its deferred blobs then, under the
+    run's bandwidth cap)."""
     if cancellation is None:
         cancellation = Cancellation()
     connections = max(64, options.concurrency * 8)
@@ -227,7 +231,7 @@ async def run_sync(
                 run.trusted_roots.start(parse=options.state_dir is None)
             results = await _run_all(run, artifacts, charts, options, progress, cancellation)
             if finish is not None:
-                await finish()
+                await finish(run.session)
             return results
         finally:
             if tls is not None:

@@ -25,6 +25,7 @@ from fluxmirror.errors import FluxMirrorError
 from fluxmirror.layout import LayoutDirectory, LayoutError
 from fluxmirror.layout.names import INDEX_JSON, LAYOUT_FILE
 from fluxmirror.layout.tarball import Sink
+from fluxmirror.oci.copy import CopySession
 from fluxmirror.sync.destinations import LayoutExport
 from fluxmirror.sync.engine import Cancellation, CredentialsFactory, run_sync
 from fluxmirror.sync.events import Progress
@@ -76,11 +77,18 @@ async def export(
         written = LayoutExport(layout, far_side, defer_blobs=tar)
         packed: list[tuple[list[Volume], str]] = []
 
-        async def write_tar() -> None:  # while the run's connections are open: deferred blobs stream now
+        async def write_tar(session: CopySession) -> None:
+            """While the run's connections are open: deferred blobs stream now, under its cap."""
             if tar and not options.dry_run:
                 destination = Path(target) if pipe is None else pipe
                 packing = pack(
-                    layout, destination, split_size, base_annotation, written.deferred, parallel=options.concurrency
+                    layout,
+                    destination,
+                    split_size,
+                    base_annotation,
+                    written.deferred,
+                    parallel=options.concurrency,
+                    bandwidth=session.bandwidth,
                 )
                 packed.append(await _interruptible(cancellation, packing))
 

@@ -28,3 +28,4 @@ class SyncOptions:
     state_dir: str | None = None  # what is remembered across runs (docs/verify.md#cache)
     shard: Shard | None = None  # run only this shard's entries (docs/sync.md#sharding)
     observer: RunObserver | None = None  # counts traffic and retries for --metrics-file/--pushgateway
+    max_bandwidth: float | None = None  # blob bytes per second over the whole run (docs/sync.md#bandwidth)

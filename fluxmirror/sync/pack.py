@@ -31,6 +31,7 @@ from fluxmirror.layout.tarball import Sink
 from fluxmirror.oci.blobs import resuming_read
 from fluxmirror.oci.copy import Origin
 from fluxmirror.oci.manifests import Descriptor, parse_manifest
+from fluxmirror.oci.pacing import Bandwidth
 
 __all__ = ["VOLUMES_ANNOTATION", "Volume", "VolumeTooSmall", "canonical_key", "ordered", "pack", "sha256_of"]
 
@@ -160,10 +161,12 @@ class _Contents:
 @dataclass(frozen=True, slots=True)
 class _PackSource:
     """Where `pack` reads each blob: the layout (verified when it was written there) or, for a blob
-    deferred by the export, its origin, resumed with `Range` and verified as it streams."""
+    deferred by the export, its origin, resumed with `Range`, verified as it streams and paced by
+    the run's `bandwidth` (a staged blob crossed the network, if at all, when it was staged)."""
 
     layout: LayoutBlobSource
     deferred: Mapping[str, tuple[Origin, Descriptor]]
+    bandwidth: Bandwidth | None
 
     def chunks(self, blob: Descriptor) -> tuple[AsyncIterator[bytes], bool]:
         """The blob's bytes, and whether they still need verifying."""
@@ -171,7 +174,7 @@ class _PackSource:
         if found is None:
             return self.layout.read(blob.digest, 0), False
         origin, _ = found
-        return resuming_read(origin.blobs(), blob, 0, blob.size), True
+        return resuming_read(origin.blobs(), blob, 0, blob.size, bandwidth=self.bandwidth), True
 
 
 async def _write_volume(sink: Sink, contents: _Contents, group: list[Descriptor], source: _PackSource) -> bytes:
@@ -196,13 +199,14 @@ async def pack(
     deferred: Mapping[str, tuple[Origin, Descriptor]] | None = None,
     *,
     parallel: int = 4,
+    bandwidth: Bandwidth | None = None,
 ) -> tuple[list[Volume], str]:
     """Write `layout` as a deterministic tar at `target` (or as volumes `target.000`, `.001`, … of at
     most `split` bytes, each a complete layout holding every manifest), each written in the
     layout's directory as `.part`, fetching `parallel` blobs at a time, renamed into place when
     complete, with its `.sha256` sidecar; or, when `target` is a stream (stdout), as one tar into
-    it, blob after blob. Blobs `deferred` stream from their origin. Returns the volumes and the
-    index's digest."""
+    it, blob after blob. Blobs `deferred` stream from their origin, paced by `bandwidth`. Returns the
+    volumes and the index's digest."""
     deferred = deferred or {}
     manifest_digests, blobs = await asyncio.to_thread(_walk, layout, deferred)
     manifests = [
@@ -210,7 +214,7 @@ async def pack(
     ]
     entries = ordered(layout.index())
     contents = _Contents(manifests, entries, dict(annotations or {}))
-    source = _PackSource(layout.blob_source(), deferred)
+    source = _PackSource(layout.blob_source(), deferred, bandwidth)
     if isinstance(target, Path):
         return await _write_files(target, split, contents, blobs, source, layout.root, parallel)
     with ThreadPoolExecutor(1, thread_name_prefix="fluxmirror-tar-sha256") as hashing:

@@ -19,6 +19,7 @@ import random
 import re
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -158,6 +159,8 @@ class RecordedRequest:
     request_bytes: int  # body bytes read from the client (and forwarded, unless a rule answered)
     response_bytes: int  # body bytes sent to the client
     rule: Rule | None
+    started: float  # time.monotonic() when the request's headers arrived
+    finished: float  # time.monotonic() when the exchange was over (answered, cut or failed)
 
 
 @dataclass
@@ -206,13 +209,13 @@ class Recorder:
             self._active += 1
             self._in_flight.append(f"{request.method} {request.path}")
             generation = self._generation
-        tally = Tally()
+        tally, started = Tally(), time.monotonic()
         try:
             return await serve(request, tally)
         finally:
-            self._append(request, tally, generation)
+            self._append(request, tally, generation, started)
 
-    def _append(self, request: web.Request, tally: Tally, generation: int) -> None:
+    def _append(self, request: web.Request, tally: Tally, generation: int, started: float) -> None:
         authorization = request.headers.get("Authorization")
         record = RecordedRequest(
             method=request.method,
@@ -225,6 +228,8 @@ class Recorder:
             request_bytes=tally.request_bytes,
             response_bytes=tally.response_bytes,
             rule=tally.rule,
+            started=started,
+            finished=time.monotonic(),
         )
         with self._condition:
             self._in_flight.remove(f"{request.method} {request.path}")
