@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,20 +50,43 @@ def achieved_rate(upload: RecordedRequest) -> float:
     return upload.request_bytes / (upload.finished - upload.started)
 
 
+def assert_at_cap(what: str, cap: float, copy: Callable[[str], float]) -> None:
+    """The rate `copy(attempt)` achieves is within 10 % of `cap`. Above fails at once: the cap was
+    broken. Below means the copy was held up for longer than the bucket's 50 ms of burst can make
+    up (a shared CI machine stalls a process for tenths of a second now and then), so the copy is
+    measured once more, as `copy("-again")` (into a fresh repository), and must be in range then."""
+    rates: list[float] = []
+    for attempt in ("", "-again"):
+        rates.append(copy(attempt))
+        measured = ", then ".join(f"{rate / MiB:.2f} MiB/s" for rate in rates)
+        print(f"{what} under a cap of {cap / MiB:.2f} MiB/s: {measured}")
+        assert rates[-1] <= 1.1 * cap, "over the cap"
+        if rates[-1] >= 0.9 * cap:
+            return
+    pytest.fail("under the cap, twice")
+
+
 def test_a_capped_copy_runs_at_the_cap(
     tmp_path: Path, origin: Registry, registry: Registry, fault_proxy: FaultProxy, unique_repo: str
 ) -> None:
     artifact = images.make_artifact(seed=91, layer_sizes=(100 * MiB,))
     images.push(origin, unique_repo, "1.0.0", artifact)
-    cap = 40 * MiB
-    run = sync(tmp_path, [entry(origin, fault_proxy.as_registry(), unique_repo)], "--max-bandwidth", "40MiB/s")
-    assert (run.code, [row["status"] for row in run.rows()]) == (0, ["copied"]), run.stderr
     layer = artifact.layers[0]
-    rate = achieved_rate(upload_of(fault_proxy, unique_repo, layer))
-    print(f"100 MiB at --max-bandwidth 40MiB/s: {rate / MiB:.2f} MiB/s")
-    assert 0.9 * cap <= rate <= 1.1 * cap
-    assert images.get_blob(registry, unique_repo, layer.digest) == layer.data
-    assert images.get_manifest(registry, unique_repo, "1.0.0").digest == artifact.digest
+
+    def copy(attempt: str) -> float:
+        destination = f"{unique_repo}{attempt}"
+        run = sync(
+            tmp_path,
+            [entry(origin, fault_proxy.as_registry(), unique_repo, destination)],
+            "--max-bandwidth",
+            "40MiB/s",
+        )
+        assert (run.code, [row["status"] for row in run.rows()]) == (0, ["copied"]), run.stderr
+        assert images.get_blob(registry, destination, layer.digest) == layer.data
+        assert images.get_manifest(registry, destination, "1.0.0").digest == artifact.digest
+        return achieved_rate(upload_of(fault_proxy, destination, layer))
+
+    assert_at_cap("a 100 MiB layer synced with --max-bandwidth 40MiB/s", 40 * MiB, copy)
 
 
 def test_a_capped_copy_does_not_hold_up_small_requests(
@@ -118,39 +142,46 @@ def test_a_capped_copy_does_not_hold_up_small_requests(
 
 def test_import_honours_the_cap(tmp_path: Path, registry: Registry, fault_proxy: FaultProxy, unique_repo: str) -> None:
     artifact = images.make_artifact(seed=94, layer_sizes=(12 * MiB,))
-    layout = images.write_oci_layout(tmp_path / "layout", artifact, f"{fault_proxy.host}/{unique_repo}:1.0.0")
-    imported = run_cli(tmp_path, "import", str(layout), "--max-bandwidth", "64Mbit/s", "-o", "json")
-    assert imported.code == 0, imported.stderr
     layer = artifact.layers[0]
-    rate = achieved_rate(upload_of(fault_proxy, unique_repo, layer))
-    print(f"12 MiB imported at --max-bandwidth 64Mbit/s: {rate * 8 / 1e6:.2f} Mbit/s")
-    assert 0.9 * 8e6 <= rate <= 1.1 * 8e6
-    assert images.get_blob(registry, unique_repo, layer.digest) == layer.data
-    assert images.get_manifest(registry, unique_repo, "1.0.0").digest == artifact.digest
+
+    def copy(attempt: str) -> float:
+        destination = f"{unique_repo}{attempt}"
+        name = f"{fault_proxy.host}/{destination}:1.0.0"
+        layout = images.write_oci_layout(tmp_path / f"layout{attempt}", artifact, name)
+        imported = run_cli(tmp_path, "import", str(layout), "--max-bandwidth", "64Mbit/s", "-o", "json")
+        assert imported.code == 0, imported.stderr
+        assert images.get_blob(registry, destination, layer.digest) == layer.data
+        assert images.get_manifest(registry, destination, "1.0.0").digest == artifact.digest
+        return achieved_rate(upload_of(fault_proxy, destination, layer))
+
+    assert_at_cap("a 12 MiB layer imported with --max-bandwidth 64Mbit/s", 8e6, copy)
 
 
-@pytest.mark.parametrize("target", ["layout", "archive.tar"])
-def test_export_honours_the_cap(tmp_path: Path, registry: Registry, unique_repo: str, target: str) -> None:
+@pytest.mark.parametrize("tar", [False, True], ids=["directory", "tar"])
+def test_export_honours_the_cap(tmp_path: Path, registry: Registry, unique_repo: str, tar: bool) -> None:
     """An export's blob, paced into a directory or a tar: from the source GET's start (the proxy's
     log) to the last write into the file (its mtime; the clocks differ by an offset read here)."""
     artifact = images.make_artifact(seed=95, layer_sizes=(12 * MiB,))
     images.push(registry, unique_repo, "1.0.0", artifact)
     layer = artifact.layers[0]
-    with FaultProxy(registry, blob_host=False) as source:
-        config = write_config(tmp_path, [entry(source.as_registry(), registry, unique_repo)])
-        exported = run_cli(tmp_path, "export", str(config), "--to", str(tmp_path / target), "--max-bandwidth", "8MiB/s")
-        assert exported.code == 0, exported.stderr
-        [download] = [r for r in source.requests if r.method == "GET" and r.path.endswith(layer.digest)]
-    wall_minus_monotonic = time.time() - time.monotonic()
-    written = tmp_path / target
-    if target == "layout":
-        written = written / "blobs" / "sha256" / layer.digest.removeprefix("sha256:")
-    rate = layer.size / (written.stat().st_mtime - (download.started + wall_minus_monotonic))
-    print(f"12 MiB exported to {target} at --max-bandwidth 8MiB/s: {rate / MiB:.2f} MiB/s")
-    assert 0.9 * 8 * MiB <= rate <= 1.1 * 8 * MiB
-    if target == "layout":
-        assert written.read_bytes() == layer.data
-    else:
-        with tarfile.open(written) as archive:
-            member = archive.extractfile("blobs/sha256/" + layer.digest.removeprefix("sha256:"))
-            assert member is not None and member.read() == layer.data
+    member = "blobs/sha256/" + layer.digest.removeprefix("sha256:")
+
+    def copy(attempt: str) -> float:
+        written = tmp_path / (f"export{attempt}.tar" if tar else f"export{attempt}")
+        with FaultProxy(registry, blob_host=False) as source:
+            config = write_config(tmp_path, [entry(source.as_registry(), registry, unique_repo)])
+            exported = run_cli(tmp_path, "export", str(config), "--to", str(written), "--max-bandwidth", "8MiB/s")
+            assert exported.code == 0, exported.stderr
+            [download] = [r for r in source.requests if r.method == "GET" and r.path.endswith(layer.digest)]
+        wall_minus_monotonic = time.time() - time.monotonic()
+        if tar:
+            with tarfile.open(written) as archive:
+                body = archive.extractfile(member)
+                assert body is not None and body.read() == layer.data
+        else:
+            written = written / member
+            assert written.read_bytes() == layer.data
+        return layer.size / (written.stat().st_mtime - (download.started + wall_minus_monotonic))
+
+    into = "a tar" if tar else "a directory"
+    assert_at_cap(f"a 12 MiB layer exported into {into} with --max-bandwidth 8MiB/s", 8 * MiB, copy)
