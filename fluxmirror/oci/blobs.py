@@ -176,9 +176,9 @@ async def resuming_read(
     source: BlobSource, blob: Descriptor, start: int, end: int, *, bandwidth: Bandwidth | None
 ) -> AsyncGenerator[bytes, None]:
     """Bytes [start, end) of `blob` from `source`; a download that breaks or ends early is resumed
-    where it stopped, with a `Range` request, up to `MAX_RESUMES` times. Every blob byte a run
-    copies comes through here, so this is where the run's `bandwidth` (--max-bandwidth, None: no
-    cap) paces them, each byte once (docs/sync.md#bandwidth)."""
+    where it stopped, with a `Range` request, up to `MAX_RESUMES` times. Every blob body a run
+    copies (sync, export, import) comes through here, so this is where the run's `bandwidth`
+    (--max-bandwidth, None: no cap) paces them, each byte once (docs/sync.md#bandwidth)."""
     position, reopened = start, 0
     while position < end:
         try:
