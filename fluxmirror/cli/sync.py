@@ -19,7 +19,7 @@ from fluxmirror.cli.options import (
 from fluxmirror.cli.pflag import DURATION_METAVAR
 from fluxmirror.config import load_config
 from fluxmirror.errors import UsageError
-from fluxmirror.sync.options import SyncOptions
+from fluxmirror.sync.options import COMPARE_CONCURRENCY, SyncOptions
 
 if TYPE_CHECKING:
     from fluxmirror.api.config import Config
@@ -34,6 +34,12 @@ ConfigArgument = Annotated[
 ]
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="Output format: text, yaml or json.")]
 ConcurrencyOption = Annotated[int, typer.Option("--concurrency", help="Copy operations in parallel per entry (> 0).")]
+ParallelEntriesOption = Annotated[
+    int, typer.Option("--parallel-entries", help="Entries run side by side; the report keeps config order (> 0).")
+]
+CompareConcurrencyOption = Annotated[
+    int, typer.Option("--compare-concurrency", help="Tag digest lookups in parallel per registry host (> 0).")
+]
 RetriesOption = Annotated[int, typer.Option("--retries", help="Retry attempts per job within --timeout (>= 0).")]
 TimeoutOption = Annotated[
     str | None,
@@ -115,6 +121,8 @@ class RunFlags:
         pushgateway: str | None = None,
         command: str = "sync",
         max_bandwidth: str | None = None,
+        parallel_entries: int = 1,
+        compare_concurrency: int = COMPARE_CONCURRENCY,
     ) -> None:
         if output not in OUTPUT_FORMATS:
             raise UsageError(f"unsupported output format '{output}', must be one of: {', '.join(OUTPUT_FORMATS)}")
@@ -125,6 +133,10 @@ class RunFlags:
         job_timeout = resolve_timeout(timeout, "5m")
         if not 0 <= drift_exit_code <= 255:
             raise UsageError("--drift-exit-code must be between 0 and 255")
+        if parallel_entries <= 0:
+            raise UsageError("--parallel-entries must be greater than 0")
+        if compare_concurrency <= 0:
+            raise UsageError("--compare-concurrency must be greater than 0")
         shard_of_run = parse_shard_flag(shard) if shard is not None else None
         bandwidth = parse_rate(max_bandwidth, "--max-bandwidth") if max_bandwidth is not None else None
         self.output, self.verbose, self.spinner, self.drift_exit_code = (
@@ -136,6 +148,8 @@ class RunFlags:
         self.metrics = metrics_outputs(metrics_file, pushgateway, command, shard_of_run)
         self.options = SyncOptions(
             concurrency=concurrency,
+            parallel_entries=parallel_entries,
+            compare_concurrency=compare_concurrency,
             retries=retries,
             timeout=job_timeout,
             overwrite=overwrite,
@@ -174,6 +188,8 @@ def sync(
     config: ConfigArgument = None,
     output: OutputOption = "text",
     concurrency: ConcurrencyOption = 4,
+    parallel_entries: ParallelEntriesOption = 1,
+    compare_concurrency: CompareConcurrencyOption = COMPARE_CONCURRENCY,
     retries: RetriesOption = 3,
     timeout: TimeoutOption = None,
     overwrite: OverwriteOption = False,
@@ -194,6 +210,8 @@ def sync(
     flags = RunFlags(
         output=output,
         concurrency=concurrency,
+        parallel_entries=parallel_entries,
+        compare_concurrency=compare_concurrency,
         retries=retries,
         timeout=timeout,
         drift_exit_code=drift_exit_code,

@@ -1,9 +1,14 @@
-"""Blob transfer between registries: exists, mount, or a streamed, digest-checked upload.
+"""Blob transfer between registries: exists, mount, or a digest-checked upload.
 
-The upload reads the source once, hashing each byte the first time it is seen, and streams it to
-the destination in one PATCH (or in `maxChunkSize` pieces). If either side breaks mid-way, the
-destination is asked how much it holds (its upload `Range`) and the source is re-opened from there
-with a `Range` request, so neither side starts over. The upload is committed (`PUT ?digest=`)
+A small blob (up to `WHOLE_MAX`, and no larger than a `maxChunkSize`) is read whole while its
+upload session opens, checked against its digest, and sent in the one `PUT ?digest=` that commits
+it: two round trips fewer than a PATCH and an empty PUT, and a body that does not match is never
+sent (docs/sync.md#copy-sequence).
+
+A larger one is streamed: the source is read once, each byte hashed the first time it is seen, and
+sent to the destination in one PATCH (or in `maxChunkSize` pieces). If either side breaks mid-way,
+the destination is asked how much it holds (its upload `Range`) and the source is re-opened from
+there with a `Range` request, so neither side starts over. The upload is committed (`PUT ?digest=`)
 only after the hash matches; on a mismatch it is cancelled and nothing is committed.
 
 With an `UploadJournal` (`--state-dir`), each completed chunk's `Location` is recorded, and a later
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol
 
-from fluxmirror.http.body import read_body
+from fluxmirror.http.body import pieces, read_body
 from fluxmirror.http.errors import NetworkError, TransportError
 from fluxmirror.oci.auth import pull_scope, push_scope
 from fluxmirror.oci.client import RegistryClient, blob_path
@@ -31,6 +36,7 @@ from fluxmirror.oci.pacing import Bandwidth
 from fluxmirror.oci.resumable import NO_JOURNAL, RecordedUpload, UploadJournal, UploadKey
 
 __all__ = [
+    "WHOLE_MAX",
     "BlobSource",
     "BytesSource",
     "Placement",
@@ -44,6 +50,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 READ_CHUNK: Final = 1024 * 1024
+WHOLE_MAX: Final = 1024 * 1024
+"""Blobs up to this size are sent whole in the committing PUT. Most config blobs and small layers
+are far below it, and 1 MiB in memory per transfer is what a streamed one holds in flight anyway."""
 MAX_RESUMES: Final = 5
 ABANDON_SECONDS: Final = 5.0
 # What a registry says of an upload session it no longer has, or whose state it refuses: a recorded
@@ -151,8 +160,9 @@ class RegistrySource:
     async def read(self, digest: str, offset: int) -> AsyncIterator[bytes]:
         """Stream the blob from `offset`, skipping what a server that ignores `Range` sends first.
 
-        Pieces are passed on as the socket delivers them: regrouping them into fixed-size chunks
-        copied every byte once more (about 10 % of the process's CPU time when copying large blobs)."""
+        Pieces are passed on as the socket delivers them (`pieces`): regrouping them into fixed-size
+        chunks copied every byte once more (about 10 % of the process's CPU time when copying large
+        blobs), and so does `iter_any`'s join of what was buffered."""
         headers = {"Range": f"bytes={offset}-"} if offset else None
         async with self.client.request(
             "GET",
@@ -163,7 +173,7 @@ class RegistrySource:
             ok=(200, 206),
         ) as response:
             skip = offset if response.status == 200 else 0
-            async for chunk in response.content.iter_any():
+            async for chunk in pieces(response):
                 if skip:
                     if len(chunk) <= skip:
                         skip -= len(chunk)
@@ -366,16 +376,7 @@ class _Upload:
         actual = f"{self.blob.digest.partition(':')[0]}:{self.hasher.hexdigest()}"
         if self.hashed != self.blob.size or actual != self.blob.digest:
             raise DigestMismatchError(f"blob {self.blob.digest}: content hashes to {actual}")
-        async with self.destination.request(
-            "PUT",
-            location,
-            repository=self.repository,
-            scopes=[push_scope(self.repository)],
-            params=[("digest", self.blob.digest)],
-            headers={"Content-Length": "0"},
-            ok=(201, 204),
-        ):
-            pass
+        await _commit(self.destination, self.repository, self.blob.digest, location, b"")
 
     async def close_source(self) -> None:
         if self._cursor is not None:
@@ -400,22 +401,97 @@ class _Upload:
         await self.journal.forget(self.key)
 
     async def abandon(self, location: str) -> None:
-        """Cancel the upload session within `ABANDON_SECONDS`, also while this task is being cancelled,
-        so a registry does not keep a half-written upload until it expires."""
-        try:
-            async with asyncio.timeout(ABANDON_SECONDS):
-                await self.cancel(location)
-        except TimeoutError:
-            log.info("could not cancel upload of %s: no answer within %ss", self.blob.digest, ABANDON_SECONDS)
+        await _abandon(self.destination, self.repository, self.blob.digest, location)
 
-    async def cancel(self, location: str) -> None:
-        try:
-            async with self.destination.request(
-                "DELETE", location, repository=self.repository, scopes=[push_scope(self.repository)], ok=(204, 404)
-            ):
-                pass
-        except (NetworkError, OCIError) as exc:
-            log.info("could not cancel upload of %s: %s", self.blob.digest, exc)
+
+async def _commit(client: RegistryClient, repository: str, digest: str, location: str, body: bytes) -> None:
+    """`PUT <location>?digest=`: empty after PATCHes, or carrying a small blob's whole body."""
+    headers = {"Content-Type": "application/octet-stream"} if body else {"Content-Length": "0"}
+    async with client.request(
+        "PUT",
+        location,
+        repository=repository,
+        scopes=[push_scope(repository)],
+        params=[("digest", digest)],
+        headers=headers,
+        data=body or None,
+        ok=(201, 204),
+    ):
+        pass
+
+
+async def _abandon(client: RegistryClient, repository: str, digest: str, location: str) -> None:
+    """Cancel the upload session within `ABANDON_SECONDS`, also while this task is being cancelled,
+    so a registry does not keep a half-written upload until it expires."""
+    try:
+        async with asyncio.timeout(ABANDON_SECONDS):
+            await _cancel(client, repository, digest, location)
+    except TimeoutError:
+        log.info("could not cancel upload of %s: no answer within %ss", digest, ABANDON_SECONDS)
+
+
+async def _cancel(client: RegistryClient, repository: str, digest: str, location: str) -> None:
+    try:
+        async with client.request(
+            "DELETE", location, repository=repository, scopes=[push_scope(repository)], ok=(204, 404)
+        ):
+            pass
+    except (NetworkError, OCIError) as exc:
+        log.info("could not cancel upload of %s: %s", digest, exc)
+
+
+async def _whole_body(source: BlobSource, blob: Descriptor, bandwidth: Bandwidth | None) -> bytes:
+    """A small blob read whole (a cut download resumed with `Range`, paced by the run's `bandwidth`
+    like every blob body) and checked against its digest."""
+    body = b"".join([piece async for piece in resuming_read(source, blob, 0, blob.size, bandwidth=bandwidth)])
+    check_content(body, blob.digest, f"blob {blob.digest}")
+    return body
+
+
+def _discard(task: asyncio.Task[bytes]) -> None:
+    """Stop a read nobody will use; its failure, if it had one, is no longer news."""
+    task.cancel()
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+async def _send_whole(
+    source: BlobSource,
+    destination: RegistryClient,
+    repository: str,
+    blob: Descriptor,
+    mount_from: str | None,
+    bandwidth: Bandwidth | None,
+) -> Placement:
+    """POST, then one PUT carrying the verified body. The download overlaps the POST unless a mount
+    may make it needless (then it follows a refused mount). A cut PUT is replayed by the client;
+    when the registry has lost the session by then (distribution signs the offset into the upload
+    URL), the body, still in memory, goes again in a new session, up to `MAX_RESUMES` times."""
+    reading = None if mount_from else asyncio.ensure_future(_whole_body(source, blob, bandwidth))
+    location: str | None = None
+    try:
+        location = await _start_upload(destination, repository, blob.digest, mount_from)
+        if location is None:
+            return Placement.MOUNTED
+        body = await (reading or _whole_body(source, blob, bandwidth))
+        resumes = 0
+        while True:
+            try:
+                await _commit(destination, repository, blob.digest, location, body)
+                return Placement.PUSHED
+            except NetworkError as exc:
+                resumes += 1
+                lost = exc.temporary or (isinstance(exc, RegistryError) and exc.status in (400, 404))
+                if resumes > MAX_RESUMES or not lost:
+                    raise
+                log.info("upload session of %s was lost; sending it again in a new one: %s", blob.digest, exc)
+            location = await _start_upload(destination, repository, blob.digest, None)
+            assert location is not None  # no mount was asked for
+    except BaseException:  # a failure, or the job's cancellation: either way the session is abandoned
+        if reading is not None:
+            _discard(reading)
+        if location is not None:
+            await _abandon(destination, repository, blob.digest, location)
+        raise
 
 
 async def transfer_blob(
@@ -429,14 +505,18 @@ async def transfer_blob(
     journal: UploadJournal = NO_JOURNAL,
     bandwidth: Bandwidth | None = None,
 ) -> Placement:
-    """Make `blob` present in `destination/repository`; `chunk_size` 0 means one PATCH. With a
-    `journal`, a session an earlier run recorded is continued, and this one's is recorded. Only
-    the bodies are paced by `bandwidth`: the HEAD, POST, GET, PUT (or DELETE) around them never
-    wait on it."""
+    """Make `blob` present in `destination/repository`: sent whole when small, else streamed in one
+    PATCH (`chunk_size` 0) or in PATCHes of at most `chunk_size` bytes. With a `journal`, a streamed
+    upload continues a session an earlier run recorded, and records its own; a small one has
+    nothing worth resuming. Only the bodies' reads are paced by `bandwidth`: the HEAD, POST, PUT (or
+    DELETE) around them never wait on it, and a small blob's PUT goes as soon as its paced read is done."""
+    new_hasher(blob.digest)  # an unknown algorithm is refused before anything is asked or sent
     key = UploadKey(destination.registry, repository, blob.digest, blob.size)
     if await blob_exists(destination, repository, blob.digest):
         await journal.forget(key)
         return Placement.EXISTING
+    if blob.size <= WHOLE_MAX and (not chunk_size or blob.size <= chunk_size):
+        return await _send_whole(source, destination, repository, blob, mount_from, bandwidth)
     upload = _Upload(source, destination, repository, blob, journal, key, bandwidth)
     try:
         resumed = await upload.resumed()

@@ -1,7 +1,8 @@
 """A client for one registry: ping, authorize, send, and the tag and manifest calls.
 
 Every request goes through `request`, which pings the registry once (choosing the scheme and
-learning its auth challenge), lets the run's `HttpSession` send it with the `Authorization` the
+learning its auth challenge; concurrent requests share one ping in flight, which a run starts for
+every registry at once, docs/sync.md#pings), lets the run's `HttpSession` send it with the `Authorization` the
 scopes need (attached only to URLs of the registry's own origin, so a `Link`, `Location` or
 redirect to another host never receives it), retries once on a 401 with a fresh token, and
 retries transient failures of replayable requests (honouring `Retry-After`).
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -151,7 +152,7 @@ class RegistryClient:
         self._base_url = ""
         self._origin: Origin | None = None
         self._auth: Authenticator | None = None
-        self._ready = asyncio.Lock()
+        self._pinging: asyncio.Task[Authenticator] | None = None
         # Whether the registry answers the referrers API: None until asked (fluxmirror.oci.referrers).
         self.referrers_api: bool | None = None
 
@@ -171,29 +172,53 @@ class RegistryClient:
         `*.local` or private-address registry reached over plain HTTP gets none."""
         return url.scheme == "https" or self._insecure or is_loopback(url.raw_authority)
 
+    def start_ping(self) -> None:
+        """Ping now, without waiting: the requests that follow join the ping in flight."""
+        if self._auth is None and self._pinging is None:
+            self._pinging = asyncio.ensure_future(self._ping_once())
+            self._pinging.add_done_callback(self._pinged)
+
+    def stop_ping(self) -> None:
+        """Stop a ping still in flight (the run is over)."""
+        if self._pinging is not None:
+            self._pinging.cancel()
+
     async def _ping(self) -> Authenticator:
-        async with self._ready:
-            if self._auth is not None:
-                return self._auth
-            failure: NetworkError | None = None
-            host = DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
-            schemes = self.schemes()
-            for scheme in schemes:
-                url = f"{scheme}://{host}/v2/"
-                try:
-                    challenge = await self._challenge(url)
-                except TLSError as exc:
-                    failure = failure or (exc if "http" in schemes else TLSError(f"{exc}{_PLAIN_HTTP_HINT}"))
-                    continue
-                except NetworkError as exc:
-                    failure = failure or exc  # the HTTPS failure says more than a plain-HTTP fallback's
-                    continue
-                self._base_url = f"{scheme}://{host}"
-                self._origin = Origin.of(self._base_url)
-                self._auth = Authenticator(self.registry, challenge, self._credentials, self._fetch_token)
-                return self._auth
-            assert failure is not None
-            raise failure
+        """The registry's authenticator, from the one ping every request shares. The ping is
+        shielded: a request that gives up (its job cancelled) leaves it running for the others; a
+        failed ping fails every request waiting for it, and the next request pings again."""
+        if self._auth is not None:
+            return self._auth
+        self.start_ping()
+        assert self._pinging is not None
+        return await asyncio.shield(self._pinging)
+
+    def _pinged(self, task: asyncio.Task[Authenticator]) -> None:
+        if self._pinging is task:
+            self._pinging = None
+        if not task.cancelled():
+            task.exception()  # a failure reaches the requests that waited; nobody waiting is no error
+
+    async def _ping_once(self) -> Authenticator:
+        failure: NetworkError | None = None
+        host = DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+        schemes = self.schemes()
+        for scheme in schemes:
+            url = f"{scheme}://{host}/v2/"
+            try:
+                challenge = await self._challenge(url)
+            except TLSError as exc:
+                failure = failure or (exc if "http" in schemes else TLSError(f"{exc}{_PLAIN_HTTP_HINT}"))
+                continue
+            except NetworkError as exc:
+                failure = failure or exc  # the HTTPS failure says more than a plain-HTTP fallback's
+                continue
+            self._base_url = f"{scheme}://{host}"
+            self._origin = Origin.of(self._base_url)
+            self._auth = Authenticator(self.registry, challenge, self._credentials, self._fetch_token)
+            return self._auth
+        assert failure is not None
+        raise failure
 
     async def _challenge(self, url: str) -> Challenge | None:
         """Ping `/v2/` for the challenge. A bearer credential (a `hosts[]` token without `username`,
@@ -492,6 +517,16 @@ class Registries:
         self._retry_delays = retry_delays
         self._timeout = request_timeout
         self._clients: dict[str, RegistryClient] = {}
+
+    def start_pings(self, registries: Iterable[str]) -> None:
+        """Ping every one of `registries` at once, without waiting (docs/sync.md#pings)."""
+        for registry in registries:
+            self.client(registry).start_ping()
+
+    def stop_pings(self) -> None:
+        """Stop the pings still in flight: the run is over."""
+        for client in self._clients.values():
+            client.stop_ping()
 
     def client(self, registry: str) -> RegistryClient:
         if registry not in self._clients:

@@ -1,7 +1,10 @@
-"""The sync executor: entries one after another (artifacts, then charts), each entry's jobs concurrently.
+"""The sync executor: entries one after another (artifacts, then charts), or `--parallel-entries` of
+them side by side, each entry's jobs concurrently.
 
-Rows come back in plan order (highest tag or version first) whatever order jobs finish in; live
-events go to the `Progress` as they happen. A failed plan fails only its own entry.
+Results come back in config order and rows in plan order (highest tag or version first) whatever
+order entries and jobs finish in; live events go to the `Progress` as they happen. A failed plan
+fails only its own entry. Every registry the config names is pinged at once when the run starts
+(docs/sync.md#pings), and a tag's comparison holds no copy slot (docs/sync.md#compare-phase).
 
 A run can be cancelled (docs/sync.md#signals): `Cancellation.cancel()`, which the CLI calls on
 SIGINT or SIGTERM, stops the plan and the jobs in flight, as Go's cancelled context does. Every job
@@ -31,7 +34,7 @@ from fluxmirror.oci.copy import CopySession
 from fluxmirror.oci.pacing import Bandwidth
 from fluxmirror.oci.reference import Repository
 from fluxmirror.oci.resumable import NO_JOURNAL
-from fluxmirror.sync.artifact_job import run_tag_job
+from fluxmirror.sync.artifact_job import LookupLimits, run_tag_job
 from fluxmirror.sync.destinations import Destination, LayoutDestination, LayoutExport, RegistryDestination
 from fluxmirror.sync.events import JobOutcome, Progress
 from fluxmirror.sync.job import CANCELED, JobSettings, canceled_row, elapsed_since
@@ -96,11 +99,12 @@ class Cancellation:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """A planned job: its row id (tag or chart version), its live-line destination, and how to run it."""
+    """A planned job: its row id (tag or chart version), its live-line destination, and how to run
+    it, given one of its entry's `--concurrency` copy slots to hold while it writes."""
 
     ident: str
     destination: str
-    run: Callable[[JobSettings], Awaitable[TagResult]]
+    run: Callable[[JobSettings, asyncio.Semaphore], Awaitable[TagResult]]
 
 
 def copy_session(config: Config | None, registries: Registries, options: SyncOptions) -> CopySession:
@@ -127,6 +131,7 @@ class _Run:
         self.session = session
         self.fetcher = fetcher
         self.options = options
+        self.lookups = LookupLimits(options.compare_concurrency)
         # Fetched once, by the first entry with `verify` (docs/verify.md#trusted-root).
         self.trusted_roots = TrustedRoots(options.trusted_root)
         self.export: LayoutExport | None = None  # set for `export`: jobs write to the layout
@@ -146,7 +151,9 @@ class _Run:
                 f"{entry.destination}:{tag.tag}",
                 partial(_decided, tag.decided)
                 if tag.decided
-                else partial(run_tag_job, self.session, self.destination(entry.destination_repository), entry, tag),
+                else partial(
+                    run_tag_job, self.session, self.lookups, self.destination(entry.destination_repository), entry, tag
+                ),
             )
             for tag in planned
         ]
@@ -161,7 +168,15 @@ class _Run:
                 version,
                 entry.destination_ref(version),
                 partial(
-                    run_chart_job, self.destination(entry.destination_repository), self.fetcher, entry, plan, version
+                    _in_slot,
+                    partial(
+                        run_chart_job,
+                        self.destination(entry.destination_repository),
+                        self.fetcher,
+                        entry,
+                        plan,
+                        version,
+                    ),
                 ),
             )
             for version in plan.versions
@@ -173,10 +188,18 @@ CredentialsFactory = Callable[[HttpSession], Awaitable[CredentialSource]]
 raise a `FluxMirrorError` to stop the run before any entry starts."""
 
 
-async def _decided(row: TagResult, settings: JobSettings) -> TagResult:
+async def _decided(row: TagResult, settings: JobSettings, slot: asyncio.Semaphore) -> TagResult:
     """A row settled at plan time (a verification that failed or was deferred): nothing to run."""
-    del settings
+    del settings, slot
     return row
+
+
+async def _in_slot(
+    run: Callable[[JobSettings], Awaitable[TagResult]], settings: JobSettings, slot: asyncio.Semaphore
+) -> TagResult:
+    """A job that holds its copy slot throughout (a chart's: its comparison needs the archive)."""
+    async with slot:
+        return await run(settings)
 
 
 async def run_sync(
@@ -217,12 +240,14 @@ async def run_sync(
         )
         progress.start(len(artifacts) + len(charts))
         tls = await host_tls(config, options)
+        # Every registry request is bounded by --timeout too, so planning (which no job deadline
+        # covers) cannot be held forever by a registry that trickles or never answers.
+        registries = Registries(
+            http, source, insecure=options.insecure, tls=tls, request_timeout=options.timeout.total_seconds()
+        )
+        if not cancellation.requested:
+            registries.start_pings(_registries(artifacts, charts, export))
         try:
-            # Every registry request is bounded by --timeout too, so planning (which no job deadline
-            # covers) cannot be held forever by a registry that trickles or never answers.
-            registries = Registries(
-                http, source, insecure=options.insecure, tls=tls, request_timeout=options.timeout.total_seconds()
-            )
             run = _Run(copy_session(config, registries, options), HelmFetcher(http), options)
             run.export = export
             if any(artifact.spec.verify is not None for artifact in artifacts):
@@ -234,6 +259,7 @@ async def run_sync(
                 await finish(run.session)
             return results
         finally:
+            registries.stop_pings()
             if tls is not None:
                 await asyncio.to_thread(tls.close)  # the SPIFFE X.509 source, if one was opened
 
@@ -241,6 +267,19 @@ async def run_sync(
 def _destination_repository(entry: ArtifactEntry | ChartEntry) -> Repository:
     """What an entry is sharded by: the repository it writes, for a chart `<destination>/<name>`."""
     return entry.destination_repository
+
+
+def _registries(
+    artifacts: Sequence[ArtifactEntry], charts: Sequence[ChartEntry], export: LayoutExport | None
+) -> list[str]:
+    """Every registry the run will speak to, in config order: artifact sources, and the
+    destinations unless the run writes a layout instead."""
+    sources = [artifact.source_repository.registry for artifact in artifacts]
+    destinations = [
+        *(artifact.destination_repository.registry for artifact in artifacts),
+        *(chart.destination_repository.registry for chart in charts),
+    ]
+    return list(dict.fromkeys([*sources, *(destinations if export is None else [])]))
 
 
 async def _run_all(
@@ -251,15 +290,23 @@ async def _run_all(
     progress: Progress,
     cancellation: Cancellation,
 ) -> list[Result]:
-    results: list[Result] = []
+    """Every entry's result, in config order. `--parallel-entries` entries run at once (one by
+    default, as the reference runs them); they start in config order as places free up."""
     planners: list[tuple[str, str, bool, Callable[[], Awaitable[Sequence[_Job]]]]] = [
         *((a.source, a.destination, a.spec.overwrite, partial(run.artifact_jobs, a)) for a in artifacts),
         *((c.source, c.destination, c.spec.overwrite, partial(run.chart_jobs, c)) for c in charts),
     ]
-    for source, destination, overwrite, plan in planners:
-        results.append(await _run_entry(source, destination, plan, overwrite, options, progress, cancellation))
+    places = asyncio.Semaphore(options.parallel_entries)
+
+    async def entry(
+        source: str, destination: str, overwrite: bool, plan: Callable[[], Awaitable[Sequence[_Job]]]
+    ) -> Result:
+        async with places:
+            result = await _run_entry(source, destination, plan, overwrite, options, progress, cancellation)
         progress.entry_finished()
-    return results
+        return result
+
+    return list(await asyncio.gather(*(entry(*planner) for planner in planners)))
 
 
 async def host_tls(config: Config, options: SyncOptions) -> HostTLS | None:
@@ -310,13 +357,12 @@ async def _run_entry(
         return _plan_failed(source, destination, error, progress)
     log.info(kv("entry started", source=source, jobs=len(jobs)))
     settings = JobSettings.of(options, overwrite=overwrite)
-    limit = asyncio.Semaphore(options.concurrency)
+    slots = asyncio.Semaphore(options.concurrency)
 
     async def run(job: _Job) -> TagResult:
         try:
             with cancellation.stoppable():
-                async with limit:
-                    row = await job.run(settings)
+                row = await job.run(settings, slots)
         except asyncio.CancelledError:
             if not cancellation.requested:
                 raise

@@ -28,6 +28,7 @@ __all__ = [
     "JobFailure",
     "JobSettings",
     "canceled_row",
+    "deadline_row",
     "decide",
     "elapsed_since",
     "reason_for",
@@ -147,16 +148,21 @@ async def run_with_retries(
                     settings.on_retry()
     except TimeoutError:
         if last is None:
-            return TagResult(
-                tag=row_id,
-                status=Status.FAILED,
-                error=f"mirror {job_id}: context deadline exceeded (--timeout {settings.timeout})",
-            )
+            return deadline_row(row_id, job_id, settings)
         return _exhausted(row_id, attempts, last)
     except asyncio.CancelledError:
         if last is None:
             return canceled_row(row_id, job_id)
         return _exhausted(row_id, attempts, last, CANCELED)
+
+
+def deadline_row(row_id: str, job_id: str, settings: JobSettings) -> TagResult:
+    """The row of a job whose deadline passed in its first attempt."""
+    return TagResult(
+        tag=row_id,
+        status=Status.FAILED,
+        error=f"mirror {job_id}: context deadline exceeded (--timeout {settings.timeout})",
+    )
 
 
 def canceled_row(row_id: str, job_id: str) -> TagResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from fluxmirror.api.duration import Duration
 from fluxmirror.sync.shard import Shard
@@ -11,14 +11,19 @@ from fluxmirror.sync.shard import Shard
 if TYPE_CHECKING:
     from fluxmirror.sync.events import RunObserver
 
-__all__ = ["SyncOptions"]
+__all__ = ["COMPARE_CONCURRENCY", "SyncOptions"]
 
 _FIVE_MINUTES = Duration.parse("5m")
+COMPARE_CONCURRENCY: Final = 16
+"""Digest lookups at once per registry host unless `--compare-concurrency` says otherwise: through a
+40 ms round trip a no-op re-sync gains little past it (docs/sync.md#compare-phase)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SyncOptions:
     concurrency: int = 4
+    parallel_entries: int = 1  # entries run side by side (docs/sync.md#parallel-entries)
+    compare_concurrency: int = COMPARE_CONCURRENCY
     retries: int = 3
     timeout: Duration = _FIVE_MINUTES
     overwrite: bool = False

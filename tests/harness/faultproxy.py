@@ -162,6 +162,10 @@ class RecordedRequest:
     started: float  # time.monotonic() when the request's headers arrived
     finished: float  # time.monotonic() when the exchange was over (answered, cut or failed)
 
+    def overlaps(self, other: RecordedRequest) -> bool:
+        """Whether the two exchanges were under way at the same time (the proxies share one clock)."""
+        return self.started < other.finished and other.started < self.finished
+
 
 @dataclass
 class _Armed:

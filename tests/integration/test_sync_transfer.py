@@ -21,6 +21,8 @@ from harness.faultproxy import (
 from harness.registry import Registry, RegistryFactory
 from harness.runner import entry, sync
 
+from fluxmirror.oci.blobs import WHOLE_MAX
+
 pytestmark = pytest.mark.registry
 
 
@@ -84,7 +86,7 @@ def test_transient_errors_then_success(
 def test_upload_cut_mid_blob_recovers_with_digest_intact(
     tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
 ) -> None:
-    artifact = images.make_artifact(seed=44, layer_sizes=(300_000,))
+    artifact = images.make_artifact(seed=44, layer_sizes=(WHOLE_MAX + 300_000,))
     images.push(origin, unique_repo, "1.0.0", artifact)
     fault_proxy.add(CutUpload(100_000))
     destination = fault_proxy.as_registry()
@@ -98,6 +100,27 @@ def test_upload_cut_mid_blob_recovers_with_digest_intact(
     assert ("POST", 202) in after_cut[after_cut.index(("GET", 404)) :]
     layer = artifact.layers[0]
     assert images.get_blob(destination, unique_repo, layer.digest) == layer.data
+
+
+def test_a_small_blob_cut_mid_put_goes_again_in_a_new_session(
+    tmp_path: Path, origin: Registry, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
+    """A small blob rides its committing PUT. Cut, the PUT is replayed, finds its session lost
+    (distribution signs the offset into the upload URL), and the body, still in memory, goes again
+    in a new session: within the same attempt, so the job is not retried."""
+    artifact = images.make_artifact(seed=49, layer_sizes=(300_000,))
+    images.push(origin, unique_repo, "1.0.0", artifact)
+    layer = artifact.layers[0]
+    fault_proxy.add(CutUpload(100_000, method="PUT", query=layer.digest))
+    destination = fault_proxy.as_registry()
+    run = sync(tmp_path, [entry(origin, destination, unique_repo)], "--verbose", output="text")
+    assert run.code == 0
+    assert "job failed, retrying" not in run.stderr
+    puts = [(r.status, r.request_bytes) for r in fault_proxy.requests if r.method == "PUT" and layer.digest in r.query]
+    assert puts[0] == (None, 100_000) and puts[-1] == (201, layer.size)
+    assert all(status == 404 for status, _ in puts[1:-1])
+    assert images.get_blob(destination, unique_repo, layer.digest) == layer.data
+    assert images.get_manifest(destination, unique_repo, "1.0.0").digest == artifact.digest
 
 
 def test_download_cut_mid_blob_resumes_with_range(

@@ -61,6 +61,17 @@ def assert_one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], m
     [
         (["-o", "xml"], "unsupported output format 'xml', must be one of: text, yaml, json"),
         (["--concurrency", "0"], "--concurrency must be greater than 0"),
+        (["--parallel-entries", "0"], "--parallel-entries must be greater than 0"),
+        (["--parallel-entries", "-1"], "--parallel-entries must be greater than 0"),
+        (
+            ["--parallel-entries", "junk"],
+            'invalid argument "junk" for "--parallel-entries" flag: strconv.ParseInt: parsing "junk": invalid syntax',
+        ),
+        (["--compare-concurrency", "0"], "--compare-concurrency must be greater than 0"),
+        (
+            ["--compare-concurrency", "1.5"],
+            'invalid argument "1.5" for "--compare-concurrency" flag: strconv.ParseInt: parsing "1.5": invalid syntax',
+        ),
         (["--retries", "-1"], "--retries must be greater than or equal to 0"),
         (["--timeout", "0s"], "--timeout must be greater than 0"),
         (["--timeout", "5"], 'invalid argument "5" for "--timeout" flag: time: missing unit in duration "5"'),
@@ -70,6 +81,11 @@ def assert_one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], m
     ids=[
         "output",
         "concurrency",
+        "parallel-entries-zero",
+        "parallel-entries-negative",
+        "parallel-entries-junk",
+        "compare-concurrency-zero",
+        "compare-concurrency-junk",
         "retries",
         "timeout-zero",
         "timeout-syntax",

@@ -187,8 +187,9 @@ def hanging_job(ident: str, started: asyncio.Event) -> _Job:
         await asyncio.sleep(60)
         raise AssertionError("unreachable")
 
-    async def run(job_settings: JobSettings) -> TagResult:
-        return await run_with_retries(attempt, row_id=ident, job_id=f"src:{ident}", settings=job_settings)
+    async def run(job_settings: JobSettings, slot: asyncio.Semaphore) -> TagResult:
+        async with slot:
+            return await run_with_retries(attempt, row_id=ident, job_id=f"src:{ident}", settings=job_settings)
 
     return _Job(ident, f"dst:{ident}", run)
 

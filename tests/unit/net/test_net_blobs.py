@@ -1,5 +1,6 @@
-"""Blob transfer against the in-memory registry: exists, mount, streamed and chunked uploads, resumes
-on either side with `Range`, and nothing committed when the bytes do not hash to the digest."""
+"""Blob transfer against the in-memory registry: exists, mount, small blobs sent whole, streamed and
+chunked uploads, resumes on either side with `Range`, and nothing committed (or, for a small blob,
+sent) when the bytes do not hash to the digest."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from harness.faultproxy import CutDownload, CutUpload, FaultProxy
 from registry.fixtures import OCIRegistryFactory
 from registry.server import OCIRegistry
 
-from fluxmirror.oci.blobs import BytesSource, Placement, RegistrySource, blob_exists, transfer_blob
+from fluxmirror.oci.blobs import WHOLE_MAX, BytesSource, Placement, RegistrySource, blob_exists, transfer_blob
 from fluxmirror.oci.client import RegistryClient
 from fluxmirror.oci.errors import DigestMismatchError, RegistryError
 from fluxmirror.oci.manifests import Descriptor
 
 MakeClient = Callable[..., RegistryClient]
+STREAMED = WHOLE_MAX + 1  # the smallest blob that is streamed in PATCHes rather than sent whole
 
 
 def _blob(size: int, seed: int) -> tuple[bytes, Descriptor]:
@@ -91,9 +93,51 @@ async def test_a_mount_the_registry_declines_becomes_an_upload(
     assert _calls(server) == [
         ("HEAD", f"/v2/dst/blobs/{blob.digest}"),
         ("POST", "/v2/dst/blobs/uploads/"),
+        ("PUT", "/v2/dst/blobs/uploads/<id>"),
+    ]
+    assert images.get_blob(server.registry, "dst", blob.digest) == data
+
+
+@pytest.mark.parametrize(("size", "chunk_size"), [(1, 0), (WHOLE_MAX, 0), (4000, 4000)])
+async def test_a_small_blob_goes_whole_in_the_committing_put(
+    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient, size: int, chunk_size: int
+) -> None:
+    """Up to 1 MiB (and no larger than a `maxChunkSize`), the body rides the PUT that commits it:
+    no PATCH, no empty PUT."""
+    server = oci_registry_factory()
+    data, blob = _blob(size, seed=49)
+
+    placement = await transfer_blob(BytesSource(data), make_client(server.host), "dst", blob, chunk_size=chunk_size)
+
+    assert placement is Placement.PUSHED
+    assert _calls(server) == [
+        ("HEAD", f"/v2/dst/blobs/{blob.digest}"),
+        ("POST", "/v2/dst/blobs/uploads/"),
+        ("PUT", "/v2/dst/blobs/uploads/<id>"),
+    ]
+    [put] = [e for e in server.exchanges if e.method == "PUT"]
+    assert put.target.endswith(f"?digest={blob.digest}")
+    assert (put.headers["Content-Length"], put.headers["Content-Type"]) == (str(size), "application/octet-stream")
+    assert images.get_blob(server.registry, "dst", blob.digest) == data
+
+
+async def test_a_blob_over_the_whole_size_is_streamed(
+    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
+) -> None:
+    server = oci_registry_factory()
+    data, blob = _blob(STREAMED, seed=50)
+
+    placement = await transfer_blob(BytesSource(data), make_client(server.host), "dst", blob)
+
+    assert placement is Placement.PUSHED
+    assert _calls(server)[1:] == [
+        ("POST", "/v2/dst/blobs/uploads/"),
         ("PATCH", "/v2/dst/blobs/uploads/<id>"),
         ("PUT", "/v2/dst/blobs/uploads/<id>"),
     ]
+    [patch] = [e for e in server.exchanges if e.method == "PATCH"]
+    [commit] = [e for e in server.exchanges if e.method == "PUT"]
+    assert (patch.headers["Content-Length"], commit.headers["Content-Length"]) == (str(STREAMED), "0")
     assert images.get_blob(server.registry, "dst", blob.digest) == data
 
 
@@ -101,7 +145,7 @@ async def test_a_source_that_breaks_mid_blob_is_resumed_with_range(
     oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
 ) -> None:
     source_registry, destination = oci_registry_factory(), oci_registry_factory()
-    data, blob = _pushed_layer(source_registry, "src", 300_000, seed=44)
+    data, blob = _pushed_layer(source_registry, "src", STREAMED + 200_000, seed=44)
 
     with FaultProxy(upstream=source_registry.registry, blob_host=False) as proxy:
         proxy.add(CutDownload(after_bytes=100_000))
@@ -122,7 +166,7 @@ async def test_a_destination_that_breaks_mid_upload_is_resumed_where_it_stands(
     oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
 ) -> None:
     destination = oci_registry_factory()
-    data, blob = _blob(200_000, seed=45)
+    data, blob = _blob(STREAMED + 200_000, seed=45)
 
     with FaultProxy(upstream=destination.registry, blob_host=False) as proxy:
         proxy.add(CutUpload(after_bytes=70_000))
@@ -162,11 +206,14 @@ async def test_a_chunked_upload_sends_consecutive_ranges(
     assert images.get_blob(server.registry, "dst", blob.digest) == data
 
 
+@pytest.mark.parametrize(("size", "sent"), [(5000, []), (STREAMED, [("PATCH", "/v2/dst/blobs/uploads/<id>")])])
 async def test_content_that_does_not_hash_to_the_digest_is_cancelled_not_committed(
-    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
+    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient, size: int, sent: list[tuple[str, str]]
 ) -> None:
+    """A streamed body is checked as it passes, so only its commit can be withheld; a small one is
+    checked before it is sent, so its bytes never leave."""
     server = oci_registry_factory()
-    data, blob = _blob(5000, seed=47)
+    data, blob = _blob(size, seed=47)
     forged = bytes([data[0] ^ 1]) + data[1:]
     client = make_client(server.host)
 
@@ -179,7 +226,7 @@ async def test_content_that_does_not_hash_to_the_digest_is_cancelled_not_committ
     assert _calls(server) == [
         ("HEAD", f"/v2/dst/blobs/{blob.digest}"),
         ("POST", "/v2/dst/blobs/uploads/"),
-        ("PATCH", "/v2/dst/blobs/uploads/<id>"),
+        *sent,
         ("DELETE", "/v2/dst/blobs/uploads/<id>"),
     ]
     assert not await blob_exists(client, "dst", blob.digest)
