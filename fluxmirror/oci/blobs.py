@@ -2,8 +2,8 @@
 
 A small blob (up to `WHOLE_MAX`, and no larger than a `maxChunkSize`) is read whole while its
 upload session opens, checked against its digest, and sent in the one `PUT ?digest=` that commits
-it: two round trips fewer than a PATCH and an empty PUT, and a body that does not match is never
-sent (docs/sync.md#copy-sequence).
+it: one request and two round trips fewer than a PATCH fed by the download and an empty PUT, and a
+body that does not match is never sent (docs/sync.md#copy-sequence).
 
 A larger one is streamed: the source is read once, each byte hashed the first time it is seen, and
 sent to the destination in one PATCH (or in `maxChunkSize` pieces). If either side breaks mid-way,
