@@ -60,6 +60,33 @@ def _targets(server: OCIRegistry, method: str, fragment: str) -> list[str]:
 # --- ping, challenges and tokens ---------------------------------------------------------------
 
 
+async def test_requests_share_the_ping_in_flight_and_a_failed_one_is_tried_again(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    """A ping started ahead (the run's pings at start) is joined by the requests that follow; when
+    it fails (here: HTTPS refused, then a 503 over plain HTTP; the HTTPS error is the one kept),
+    every request waiting for it fails with its error, and the next request pings again."""
+    pings = 0
+    failing = True
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal pings
+        if request.path == "/v2/":
+            pings += 1
+            await asyncio.sleep(0.2)
+            return web.Response(status=503 if failing else 200)
+        return web.json_response({"name": "app", "tags": ["a"]})
+
+    client = make_client(serve(handler).host, retry_delays=())
+    client.start_ping()
+    waiting = await asyncio.gather(*(client.list_tags("app") for _ in range(3)), return_exceptions=True)
+    assert pings == 1
+    assert isinstance(waiting[0], TransportError) and all(outcome is waiting[0] for outcome in waiting)
+    failing = False
+    assert list(await asyncio.gather(client.list_tags("app"), client.list_tags("app"))) == [["a"], ["a"]]
+    assert pings == 2
+
+
 async def test_a_basic_challenge_learned_at_ping_is_answered_on_every_request(
     oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
 ) -> None:
