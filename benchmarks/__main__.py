@@ -11,27 +11,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import airgap, charts, copy, layout, roundtrips, selection, verify
+from benchmarks import airgap, charts, copy, layout, selection, verify
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only",
-        choices=("selection", "charts", "layout", "copy", "verify", "airgap", "roundtrips"),
-        help="run one benchmark",
+        "--only", choices=("selection", "charts", "layout", "copy", "verify", "airgap"), help="run one benchmark"
     )
     parser.add_argument(
         "--quick",
         action="store_true",
         help=(
             "smoke-test sizes: copy 20 small tags and 2 tags × 2 × 32 MiB, verify 20 tags twice, "
-            "airgap 2 tags × 2 × 16 MiB, roundtrips 20 entries and 10 images"
+            "airgap 2 tags × 2 × 16 MiB"
         ),
     )
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the copy table as Markdown to PATH")
     args = parser.parse_args(argv)
-    if args.only in ("selection", "charts", "layout", "verify", "airgap", "roundtrips") and args.markdown:
+    if args.only in ("selection", "charts", "layout", "verify", "airgap") and args.markdown:
         parser.error("--markdown writes the copy table; it needs the copy benchmark")
 
     if args.only in (None, "selection"):
@@ -49,9 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         print(("\n" if args.only is None else "") + verify.run(verify.QUICK if args.quick else verify.FULL).text())
     if args.only in (None, "airgap"):
         print(("\n" if args.only is None else "") + airgap.run(airgap.QUICK if args.quick else airgap.FULL).text())
-    if args.only in (None, "roundtrips"):
-        rows = roundtrips.run(roundtrips.QUICK if args.quick else roundtrips.FULL)
-        print(("\n" if args.only is None else "") + roundtrips.text(rows))
     return 0
 
 

@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from harness import skopeo as _skopeo
 from harness.chartrepo import ChartRepository
 from harness.charts import build_chart, large_index
-from harness.faultproxy import FaultProxy, Stall
 from harness.images import (
     OCI_CONFIG,
     OCI_LAYER_GZIP,
@@ -51,12 +50,10 @@ from harness.registry import Registry, RegistryFactory
 __all__ = [
     "REPO_ROOT",
     "ChartRepository",
-    "FaultProxy",
     "LocalRegistries",
     "MiB",
     "PushedImage",
     "Registry",
-    "Stall",
     "build_chart",
     "get_manifest",
     "isolated_env",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections.abc import Callable
 
 import pytest
@@ -18,6 +19,7 @@ from fluxmirror.oci.blobs import WHOLE_MAX, BytesSource, Placement, RegistrySour
 from fluxmirror.oci.client import RegistryClient
 from fluxmirror.oci.errors import DigestMismatchError, RegistryError
 from fluxmirror.oci.manifests import Descriptor
+from fluxmirror.oci.pacing import BURST_SECONDS, Bandwidth
 
 MakeClient = Callable[..., RegistryClient]
 STREAMED = WHOLE_MAX + 1  # the smallest blob that is streamed in PATCHes rather than sent whole
@@ -118,6 +120,26 @@ async def test_a_small_blob_goes_whole_in_the_committing_put(
     [put] = [e for e in server.exchanges if e.method == "PUT"]
     assert put.target.endswith(f"?digest={blob.digest}")
     assert (put.headers["Content-Length"], put.headers["Content-Type"]) == (str(size), "application/octet-stream")
+    assert images.get_blob(server.registry, "dst", blob.digest) == data
+
+
+async def test_a_small_blob_sent_whole_is_read_under_the_bandwidth_cap(
+    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
+) -> None:
+    """Its body is read through the run's `--max-bandwidth` bucket like a streamed one's, so 300 kB
+    at 1 MB/s take about 0.3 s less the bucket's burst, before the PUT carrying them goes."""
+    server = oci_registry_factory()
+    data, blob = _blob(300_000, seed=51)
+
+    started = time.monotonic()
+    placement = await transfer_blob(
+        BytesSource(data), make_client(server.host), "dst", blob, bandwidth=Bandwidth(1_000_000)
+    )
+    elapsed = time.monotonic() - started
+
+    assert placement is Placement.PUSHED
+    assert [method for method, _ in _calls(server)] == ["HEAD", "POST", "PUT"]
+    assert elapsed >= 0.9 * (0.3 - BURST_SECONDS)
     assert images.get_blob(server.registry, "dst", blob.digest) == data
 
 

@@ -20,12 +20,12 @@ from registry.server import OCIRegistry
 from fluxmirror.api.config import API_VERSION, KIND, Config, Host
 from fluxmirror.auth.credentials import ANONYMOUS, Credential
 from fluxmirror.http.session import HttpSession
-from fluxmirror.oci.blobs import BytesSource, Placement, transfer_blob
+from fluxmirror.oci.blobs import WHOLE_MAX, BytesSource, Placement, transfer_blob
 from fluxmirror.oci.client import Registries, RegistryClient
 from fluxmirror.oci.errors import DigestMismatchError
 from fluxmirror.oci.manifests import Descriptor
 from fluxmirror.oci.resumable import NO_JOURNAL, RecordedUpload, UploadKey
-from fluxmirror.sync.engine import copy_session
+from fluxmirror.sync.engine import RESUMABLE_CHUNK, copy_session
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.uploads import StateDirJournal
 
@@ -218,3 +218,22 @@ async def test_a_state_dir_uploads_in_16_mib_chunks_where_max_chunk_size_says_no
     assert [plain.chunk_size_for(host) for host in hosts] == [64 * 1024, 0]
     assert isinstance(resumable.journal, StateDirJournal)
     assert plain.journal is NO_JOURNAL
+
+
+async def test_a_small_blob_goes_whole_under_a_state_dir_and_leaves_no_record(
+    tmp_path: Path, oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
+) -> None:
+    """A blob of at most `WHOLE_MAX` is one PUT carrying its body even in a run with `--state-dir`
+    (16 MiB chunks): there is no chunk to record, so nothing to resume."""
+    server = oci_registry_factory()
+    data, blob = _blob(WHOLE_MAX, seed=58)
+    journal = StateDirJournal(str(tmp_path))
+
+    placement = await transfer_blob(
+        BytesSource(data), make_client(server.host), "dst", blob, chunk_size=RESUMABLE_CHUNK, journal=journal
+    )
+
+    assert placement is Placement.PUSHED
+    assert _uploads(server) == [("PUT", None)]  # after the POST: no PATCH, no empty PUT
+    assert not (tmp_path / "uploads").exists() or _records(tmp_path) == []
+    assert images.get_blob(server.registry, "dst", blob.digest) == data
