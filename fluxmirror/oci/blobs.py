@@ -1,6 +1,6 @@
 """Blob transfer between registries: exists, mount, or a digest-checked upload.
 
-A small blob (up to `WHOLE_MAX`, and no larger than a `maxChunkSize`) is read whole while its
+A small blob (up to `WHOLE_MAX`, and no larger than the chunk size, if any) is read whole while its
 upload session opens, checked against its digest, and sent in the one `PUT ?digest=` that commits
 it: one request and two round trips fewer than a PATCH fed by the download and an empty PUT, and a
 body that does not match is never sent (docs/sync.md#copy-sequence).
@@ -11,8 +11,9 @@ the destination is asked how much it holds (its upload `Range`) and the source i
 there with a `Range` request, so neither side starts over. The upload is committed (`PUT ?digest=`)
 only after the hash matches; on a mismatch it is cancelled and nothing is committed.
 
-With an `UploadJournal` (`--state-dir`), each completed chunk's `Location` is recorded, and a later
-run continues that session where the registry says it stands (docs/sync.md#resume).
+With an `UploadJournal` (`--state-dir`), a streamed upload records each completed chunk's
+`Location`, and a later run continues that session where the registry says it stands
+(docs/sync.md#resume); a small blob, sent in one request, has nothing to record.
 """
 
 from __future__ import annotations
