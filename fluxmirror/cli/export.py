@@ -13,6 +13,7 @@ from fluxmirror.api.archive import EXPORT_KIND
 from fluxmirror.cli.archive_command import ArchiveCommand
 from fluxmirror.cli.options import NoEnvsubstOption
 from fluxmirror.cli.sync import (
+    AdaptiveOption,
     ConcurrencyOption,
     ConfigArgument,
     DryRunOption,
@@ -74,6 +75,7 @@ def export(
     state_dir: StateDirOption = None,
     shard: ShardOption = None,
     max_bandwidth: MaxBandwidthOption = None,
+    adaptive: AdaptiveOption = False,
     split_size: Annotated[
         str | None,
         typer.Option(
@@ -125,6 +127,7 @@ def export(
         pushgateway=pushgateway,
         command="export",
         max_bandwidth=max_bandwidth,
+        adaptive=adaptive,
     )
     loaded = load_run_config(config, no_envsubst)
 

@@ -12,6 +12,7 @@ from fluxmirror.api.archive import IMPORT_KIND
 from fluxmirror.cli.archive_command import ArchiveCommand
 from fluxmirror.cli.options import NoEnvsubstOption
 from fluxmirror.cli.sync import (
+    AdaptiveOption,
     ConcurrencyOption,
     DriftExitCodeOption,
     DryRunOption,
@@ -63,6 +64,7 @@ def import_command(
     insecure: InsecureOption = False,
     shard: ShardOption = None,
     max_bandwidth: MaxBandwidthOption = None,
+    adaptive: AdaptiveOption = False,
     verify_only: Annotated[
         bool, typer.Option("--verify-only", help="Hash every blob the archive's images need; push nothing.")
     ] = False,
@@ -102,6 +104,7 @@ def import_command(
         pushgateway=pushgateway,
         command="import",
         max_bandwidth=max_bandwidth,
+        adaptive=adaptive,
     )
     if source == "-" and config == "-":
         raise UsageError("import - -: the archive and the config cannot both come from stdin")

@@ -95,6 +95,13 @@ MaxBandwidthOption = Annotated[
         show_default=False,
     ),
 ]
+AdaptiveOption = Annotated[
+    bool,
+    typer.Option(
+        "--adaptive",
+        help="Limit requests in flight per registry, halving on 429/503 and growing back while healthy.",
+    ),
+]
 
 
 class RunFlags:
@@ -123,6 +130,7 @@ class RunFlags:
         max_bandwidth: str | None = None,
         parallel_entries: int = 1,
         compare_concurrency: int = COMPARE_CONCURRENCY,
+        adaptive: bool = False,
     ) -> None:
         if output not in OUTPUT_FORMATS:
             raise UsageError(f"unsupported output format '{output}', must be one of: {', '.join(OUTPUT_FORMATS)}")
@@ -160,6 +168,7 @@ class RunFlags:
             shard=shard_of_run,
             observer=None if self.metrics is None else self.metrics.recorder,
             max_bandwidth=bandwidth,
+            adaptive=adaptive,
         )
 
 
@@ -204,6 +213,7 @@ def sync(
     metrics_file: MetricsFileOption = None,
     pushgateway: PushgatewayOption = None,
     max_bandwidth: MaxBandwidthOption = None,
+    adaptive: AdaptiveOption = False,
     no_envsubst: NoEnvsubstOption = False,
 ) -> int:
     """Mirror Helm charts and OCI artifacts as the config describes."""
@@ -226,5 +236,6 @@ def sync(
         metrics_file=metrics_file,
         pushgateway=pushgateway,
         max_bandwidth=max_bandwidth,
+        adaptive=adaptive,
     )
     return run_command(flags, load_run_config(config, no_envsubst))

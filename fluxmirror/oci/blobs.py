@@ -28,6 +28,7 @@ from typing import Final, Protocol
 
 from fluxmirror.http.body import pieces, read_body
 from fluxmirror.http.errors import NetworkError, TransportError
+from fluxmirror.oci.adaptive import hold
 from fluxmirror.oci.auth import pull_scope, push_scope
 from fluxmirror.oci.client import RegistryClient, blob_path
 from fluxmirror.oci.digests import check_content, new_hasher
@@ -519,14 +520,17 @@ async def transfer_blob(
     if blob.size <= WHOLE_MAX and (not chunk_size or blob.size <= chunk_size):
         return await _send_whole(source, destination, repository, blob, mount_from, bandwidth)
     upload = _Upload(source, destination, repository, blob, journal, key, bandwidth)
-    try:
-        resumed = await upload.resumed()
-        if resumed is None:
-            location = await _start_upload(destination, repository, blob.digest, mount_from)
-            if location is None:
-                return Placement.MOUNTED
-            resumed = location, 0
-        await upload.push(*resumed, chunk_size)
-    finally:
-        await upload.close_source()
+    # The source read is the upload's body: one slot on each side for the whole copy (docs/sync.md#adaptive).
+    source_gate = source.client.gate if isinstance(source, RegistrySource) else None
+    async with hold(destination.gate, source_gate):
+        try:
+            resumed = await upload.resumed()
+            if resumed is None:
+                location = await _start_upload(destination, repository, blob.digest, mount_from)
+                if location is None:
+                    return Placement.MOUNTED
+                resumed = location, 0
+            await upload.push(*resumed, chunk_size)
+        finally:
+            await upload.close_source()
     return Placement.PUSHED

@@ -5,7 +5,9 @@ learning its auth challenge; concurrent requests share one ping in flight, which
 every registry at once, docs/sync.md#pings), lets the run's `HttpSession` send it with the `Authorization` the
 scopes need (attached only to URLs of the registry's own origin, so a `Link`, `Location` or
 redirect to another host never receives it), retries once on a 401 with a fresh token, and
-retries transient failures of replayable requests (honouring `Retry-After`).
+retries transient failures of replayable requests (honouring `Retry-After`). With `--adaptive`,
+each attempt first takes a slot at the registry's gate and holds it until its response is
+released, and every answer is fed back to the gate (fluxmirror.oci.adaptive).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fluxmirror.http.errors import NetworkError, StatusError, TLSError
 from fluxmirror.http.session import Body, HttpSession, Response, TLSChoice
 from fluxmirror.http.status import retry_after
 from fluxmirror.http.urls import Origin, redact_url
+from fluxmirror.oci.adaptive import AdaptiveLimits, HostGate, Slot, slot
 from fluxmirror.oci.auth import Authenticator, Challenge, TokenRequest, parse_challenge, pull_scope, push_scope
 from fluxmirror.oci.digests import digest_of
 from fluxmirror.oci.errors import MAX_ERROR_BODY, DigestMismatchError, OCIError, RegistryError
@@ -141,8 +144,11 @@ class RegistryClient:
         tls: TLSChoice | None = None,
         retry_delays: Sequence[float] = (1.0, 3.0),
         request_timeout: float | None = None,
+        gate: HostGate | None = None,
     ) -> None:
         self.registry = registry
+        # --adaptive: this host's concurrency limit, which every request waits for (docs/sync.md#adaptive).
+        self.gate = gate
         self._session = session
         self._credentials = credentials
         self._insecure = insecure
@@ -297,7 +303,10 @@ class RegistryClient:
         while True:
             stack = AsyncExitStack()
             try:
-                response = await self._open(stack, auth, method, path, repository, scopes, headers, data, params, ok)
+                place = await stack.enter_async_context(slot(self.gate))  # held until the response is released
+                response = await self._open(
+                    stack, place, auth, method, path, repository, scopes, headers, data, params, ok
+                )
             except NetworkError as exc:
                 await stack.aclose()
                 delay = next(delays, None) if exc.temporary else None
@@ -307,6 +316,9 @@ class RegistryClient:
                 await asyncio.sleep(advised if advised is not None else delay)
                 self._session.retrying(URL(self._base_url).join(URL(path)))
                 continue
+            except BaseException:
+                await stack.aclose()
+                raise
             async with stack:
                 yield response
             return
@@ -314,6 +326,7 @@ class RegistryClient:
     async def _open(
         self,
         stack: AsyncExitStack,
+        place: Slot,
         auth: Authenticator,
         method: str,
         path: str,
@@ -351,6 +364,7 @@ class RegistryClient:
                     time_limit=self._timeout,
                 )
             )
+            place.heard(response.status, response.headers)
             if response.status in ok:
                 stack.push_async_exit(attempt)
                 return response
@@ -498,7 +512,8 @@ class RegistryClient:
 
 
 class Registries:
-    """The run's clients, one per registry, sharing one HTTP session and one credential source."""
+    """The run's clients, one per registry, sharing one HTTP session and one credential source (and,
+    with `--adaptive`, one gate holding each registry's concurrency limit)."""
 
     def __init__(
         self,
@@ -509,6 +524,7 @@ class Registries:
         tls: TLSChoice | None = None,
         retry_delays: Sequence[float] = (1.0, 3.0),
         request_timeout: float | None = None,
+        adaptive: AdaptiveLimits | None = None,
     ) -> None:
         self._session = session
         self._credentials = credentials
@@ -516,6 +532,7 @@ class Registries:
         self._tls = tls
         self._retry_delays = retry_delays
         self._timeout = request_timeout
+        self.adaptive = adaptive
         self._clients: dict[str, RegistryClient] = {}
 
     def start_pings(self, registries: Iterable[str]) -> None:
@@ -538,5 +555,6 @@ class Registries:
                 tls=self._tls,
                 retry_delays=self._retry_delays,
                 request_timeout=self._timeout,
+                gate=self.adaptive.gate(registry) if self.adaptive is not None else None,
             )
         return self._clients[registry]

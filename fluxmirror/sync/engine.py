@@ -28,7 +28,8 @@ from fluxmirror.api.report import EntryStatus, Result, Status, TagResult
 from fluxmirror.auth.credentials import CredentialSource
 from fluxmirror.errors import unexpected
 from fluxmirror.helm.fetch import HelmFetcher
-from fluxmirror.http.session import HttpSession
+from fluxmirror.http.session import HttpSession, TLSChoice
+from fluxmirror.oci.adaptive import AdaptiveLimits
 from fluxmirror.oci.client import USER_AGENT, Registries
 from fluxmirror.oci.copy import CopySession
 from fluxmirror.oci.pacing import Bandwidth
@@ -105,6 +106,28 @@ class _Job:
     ident: str
     destination: str
     run: Callable[[JobSettings, asyncio.Semaphore], Awaitable[TagResult]]
+
+
+def run_connections(options: SyncOptions) -> int:
+    """The run's HTTP connection pool: the most requests it ever has in flight, and so the
+    ceiling each registry's `--adaptive` limit starts at and never grows past."""
+    return max(64, options.concurrency * 8)
+
+
+def run_registries(
+    http: HttpSession, source: CredentialSource, options: SyncOptions, tls: TLSChoice | None
+) -> Registries:
+    """The run's registry clients. Every registry request is bounded by --timeout too, so planning
+    (which no job deadline covers) cannot be held forever by a registry that trickles or never
+    answers; with --adaptive they share one gate of per-host limits (docs/sync.md#adaptive)."""
+    return Registries(
+        http,
+        source,
+        insecure=options.insecure,
+        tls=tls,
+        request_timeout=options.timeout.total_seconds(),
+        adaptive=AdaptiveLimits(run_connections(options)) if options.adaptive else None,
+    )
 
 
 def copy_session(config: Config | None, registries: Registries, options: SyncOptions) -> CopySession:
@@ -219,8 +242,9 @@ async def run_sync(
     run's bandwidth cap)."""
     if cancellation is None:
         cancellation = Cancellation()
-    connections = max(64, options.concurrency * 8)
-    async with HttpSession(user_agent=USER_AGENT, max_connections=connections, observer=options.observer) as http:
+    async with HttpSession(
+        user_agent=USER_AGENT, max_connections=run_connections(options), observer=options.observer
+    ) as http:
         # First, before anything is logged or planned: a key that cannot sign or an identity that
         # cannot mint ends the run here, in one line.
         source = await credentials(http)
@@ -240,11 +264,7 @@ async def run_sync(
         )
         progress.start(len(artifacts) + len(charts))
         tls = await host_tls(config, options)
-        # Every registry request is bounded by --timeout too, so planning (which no job deadline
-        # covers) cannot be held forever by a registry that trickles or never answers.
-        registries = Registries(
-            http, source, insecure=options.insecure, tls=tls, request_timeout=options.timeout.total_seconds()
-        )
+        registries = run_registries(http, source, options, tls)
         if not cancellation.requested:
             registries.start_pings(_registries(artifacts, charts, export))
         try:

@@ -33,11 +33,18 @@ from fluxmirror.http.session import HttpSession
 from fluxmirror.layout import REF_NAME, LayoutDirectory, LayoutError, Member, TarLayout, TarStream
 from fluxmirror.layout.names import INDEX_JSON
 from fluxmirror.oci.blobs import BlobSource
-from fluxmirror.oci.client import USER_AGENT, Registries
+from fluxmirror.oci.client import USER_AGENT
 from fluxmirror.oci.copy import CopySession, copy_from
 from fluxmirror.oci.manifests import Descriptor, Manifest, parse_manifest
 from fluxmirror.oci.reference import InvalidReferenceError, Repository, parse_reference
-from fluxmirror.sync.engine import Cancellation, CredentialsFactory, copy_session, host_tls
+from fluxmirror.sync.engine import (
+    Cancellation,
+    CredentialsFactory,
+    copy_session,
+    host_tls,
+    run_connections,
+    run_registries,
+)
 from fluxmirror.sync.events import JobOutcome, Progress
 from fluxmirror.sync.import_stream import (
     MAX_MANIFEST,
@@ -247,15 +254,10 @@ async def import_archive(
     results: list[Result] = []
     tls = await host_tls(config, options) if config is not None else None
     progress.start(len(plan))
-    connections = max(64, options.concurrency * 8)
-    async with HttpSession(user_agent=USER_AGENT, max_connections=connections, observer=options.observer) as http:
-        registries = Registries(
-            http,
-            await credentials(http),
-            insecure=options.insecure,
-            tls=tls,
-            request_timeout=options.timeout.total_seconds(),
-        )
+    async with HttpSession(
+        user_agent=USER_AGENT, max_connections=run_connections(options), observer=options.observer
+    ) as http:
+        registries = run_registries(http, await credentials(http), options, tls)
         session = copy_session(config, registries, options)
         limit = asyncio.Semaphore(options.concurrency)
         if piped is not None and not options.dry_run:

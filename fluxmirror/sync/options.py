@@ -34,3 +34,4 @@ class SyncOptions:
     shard: Shard | None = None  # run only this shard's entries (docs/sync.md#sharding)
     observer: RunObserver | None = None  # counts traffic and retries for --metrics-file/--pushgateway
     max_bandwidth: float | None = None  # blob bytes per second over the whole run (docs/sync.md#bandwidth)
+    adaptive: bool = False  # a concurrency limit per registry that backs off on 429/503 (docs/sync.md#adaptive)

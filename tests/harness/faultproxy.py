@@ -73,6 +73,28 @@ class Respond(Rule):
     body: bytes = b""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Throttle(Rule):
+    """Answer ``status`` (with ``headers``, e.g. ``Retry-After``) whenever ``limit`` requests are
+    already in flight to the registry, as a registry or gateway limiting concurrent requests does.
+
+    In flight means passed on and not yet answered in full; the requests this rule (or any other
+    canned answer) turned away do not count. It never runs out by default.
+    """
+
+    limit: int
+    status: int = 429
+    headers: Mapping[str, str] = field(default_factory=dict)
+    times: int = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class AddHeaders(Rule):
+    """Pass the request on and add ``headers`` to the registry's answer (``RateLimit-Remaining``, say)."""
+
+    headers: Mapping[str, str]
+
+
 @dataclass(frozen=True)
 class Stall(Rule):
     """Hold the request ``seconds`` before passing it on, like a registry too busy to answer."""
@@ -273,6 +295,7 @@ class FaultProxy:
         self._armed: list[_Armed] = []
         self._lock = threading.Lock()
         self._recorder = Recorder()
+        self._relaying = 0  # requests passed on to the registry and not yet answered in full (Throttle)
         sockets = [listen() for _ in range(2 if blob_host else 1)]
         self.host = f"127.0.0.1:{sockets[0].getsockname()[1]}"
         self.url = f"http://{self.host}"
@@ -348,6 +371,8 @@ class FaultProxy:
         """The first armed rule that matches, with one use consumed."""
         with self._lock:
             for armed in self._armed:
+                if isinstance(armed.rule, Throttle) and self._relaying < armed.rule.limit:
+                    continue
                 if armed.remaining > 0 and armed.rule.matches(request.method, request.path, request.query_string):
                     armed.remaining -= 1
                     return armed.rule
@@ -355,18 +380,25 @@ class FaultProxy:
 
     async def _serve(self, request: web.Request, tally: Tally) -> web.StreamResponse:
         rule = tally.rule = self._take(request)
-        if isinstance(rule, Respond):
-            tally.status, tally.response_bytes = rule.status, len(rule.body)
-            return web.Response(status=rule.status, headers=dict(rule.headers), body=rule.body)
-        if isinstance(rule, Stall):
-            await asyncio.sleep(rule.seconds)
+        if isinstance(rule, Respond | Throttle):
+            body = rule.body if isinstance(rule, Respond) else b""
+            tally.status, tally.response_bytes = rule.status, len(body)
+            return web.Response(status=rule.status, headers=dict(rule.headers), body=body)
         if isinstance(rule, RedirectToBlobHost):
             assert self.blob_host is not None
             tally.status = 307
             return web.Response(status=307, headers={"Location": self.blob_host.url + request.raw_path})
-        return await self._relay(
-            request, tally, _forwarded_headers(request.headers, drop_cut=isinstance(rule, CutUpload))
-        )
+        with self._lock:
+            self._relaying += 1
+        try:
+            if isinstance(rule, Stall):
+                await asyncio.sleep(rule.seconds)
+            return await self._relay(
+                request, tally, _forwarded_headers(request.headers, drop_cut=isinstance(rule, CutUpload))
+            )
+        finally:
+            with self._lock:
+                self._relaying -= 1
 
     async def _serve_blob_host(self, request: web.Request, tally: Tally) -> web.StreamResponse:
         """Fetch from the upstream with its own credentials (Basic), whatever the client sent."""
@@ -397,6 +429,8 @@ class FaultProxy:
                 return _cut(request)
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             response.headers.extend(self._response_headers(upstream.headers))
+            if isinstance(rule, AddHeaders):
+                response.headers.update(rule.headers)
             await response.prepare(request)
             tally.status = upstream.status
             limit = rule.after_bytes if isinstance(rule, CutDownload) else None
