@@ -37,3 +37,7 @@ class TrafficObserver(Protocol):
 
     def retrying(self, host: str) -> None:
         """A request to `host` that failed transiently is about to be sent again."""
+
+    def limited(self, host: str, limit: int) -> None:
+        """With `--adaptive`: requests in flight to `host` are now limited to `limit` (told first
+        when the run starts talking to the host, at the limit's starting ceiling)."""

@@ -53,6 +53,7 @@ class RunMetrics:
         self._too_many: Counter[str] = Counter()
         self._retries: Counter[str] = Counter()
         self._job_retries = 0
+        self._lowest_limits: dict[str, int] = {}
         self._outcome: _Outcome | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -72,6 +73,9 @@ class RunMetrics:
 
     def job_retrying(self) -> None:
         self._job_retries += 1
+
+    def limited(self, host: str, limit: int) -> None:
+        self._lowest_limits[host] = min(limit, self._lowest_limits.get(host, limit))
 
     # The end of the run.
 
@@ -113,6 +117,15 @@ class RunMetrics:
             "Job attempts (a tag or chart version each) run again after a failed attempt.",
             value=self._job_retries,
         )
+        if self._lowest_limits:
+            lowest = GaugeMetricFamily(
+                "fluxmirror_adaptive_lowest_limit",
+                "With --adaptive: the lowest limit on requests in flight to the host during the run.",
+                labels=["host"],
+            )
+            for host, limit in sorted(self._lowest_limits.items()):
+                lowest.add_metric([host], limit)
+            yield lowest
         if self._outcome is not None:
             yield from _outcome_families(self._outcome)
 

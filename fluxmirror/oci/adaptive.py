@@ -36,6 +36,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
+from fluxmirror.http.observer import TrafficObserver
 from fluxmirror.http.status import MAX_RETRY_AFTER, retry_after
 
 __all__ = [
@@ -209,10 +210,18 @@ _HELD: ContextVar[frozenset[HostLimit]] = ContextVar("fluxmirror_adaptive_held",
 
 
 class AdaptiveLimits:
-    """The run's gate: one `HostLimit` per registry host, each starting at `ceiling`."""
+    """The run's gate: one `HostLimit` per registry host, each starting at `ceiling`; every
+    change of a limit is told to `observer` (the run's metrics)."""
 
-    def __init__(self, ceiling: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ceiling: int,
+        *,
+        observer: TrafficObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ceiling = ceiling
+        self._observer = observer
         self._clock = clock
         self._hosts: dict[str, HostGate] = {}
         self._waiters: list[asyncio.Future[None]] = []
@@ -220,6 +229,8 @@ class AdaptiveLimits:
     def gate(self, host: str) -> HostGate:
         if host not in self._hosts:
             self._hosts[host] = HostGate(self, HostLimit(host, self.ceiling))
+            if self._observer is not None:
+                self._observer.limited(host, self.ceiling)
         return self._hosts[host]
 
     def limits(self) -> dict[str, int]:
@@ -227,8 +238,11 @@ class AdaptiveLimits:
         return {name: gate.host.limit for name, gate in self._hosts.items()}
 
     def heard(self, host: HostLimit, epoch: int, status: int, headers: Mapping[str, str]) -> None:
+        before = host.limit
         if host.heard(status, headers, epoch, self._clock()):
             self._wake()
+        if host.limit != before and self._observer is not None:
+            self._observer.limited(host.host, host.limit)
 
     async def enter(self, hosts: Iterable[HostLimit], passing: Iterable[HostLimit] = ()) -> None:
         """Take one slot on each of `hosts`, all at once, once every one of them (and of `passing`)

@@ -126,6 +126,11 @@ def _tag_page(body: bytes, url: str) -> list[str]:
     return tags
 
 
+def _api_host(registry: str) -> str:
+    """Where a registry's API is reached: Docker Hub's is not at `docker.io`."""
+    return DOCKER_HUB_API if registry == DOCKER_HUB else registry
+
+
 def _int_header(headers: Mapping[str, str], name: str) -> int:
     value = headers.get(name, "")
     return int(value) if value.isascii() and value.isdigit() else 0
@@ -207,7 +212,7 @@ class RegistryClient:
 
     async def _ping_once(self) -> Authenticator:
         failure: NetworkError | None = None
-        host = DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+        host = _api_host(self.registry)
         schemes = self.schemes()
         for scheme in schemes:
             url = f"{scheme}://{host}/v2/"
@@ -555,6 +560,6 @@ class Registries:
                 tls=self._tls,
                 retry_delays=self._retry_delays,
                 request_timeout=self._timeout,
-                gate=self.adaptive.gate(registry) if self.adaptive is not None else None,
+                gate=self.adaptive.gate(_api_host(registry)) if self.adaptive is not None else None,
             )
         return self._clients[registry]

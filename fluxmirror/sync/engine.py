@@ -126,7 +126,7 @@ def run_registries(
         insecure=options.insecure,
         tls=tls,
         request_timeout=options.timeout.total_seconds(),
-        adaptive=AdaptiveLimits(run_connections(options)) if options.adaptive else None,
+        adaptive=AdaptiveLimits(run_connections(options), observer=options.observer) if options.adaptive else None,
     )
 
 

@@ -14,6 +14,7 @@ from harness import images
 from harness.faultproxy import AddHeaders, FaultProxy, RecordedRequest, Throttle
 from harness.registry import Registry, RegistryFactory
 from harness.runner import Run, entry, sync
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.registry
 
@@ -73,7 +74,16 @@ def test_adaptive_backs_off_a_throttled_registry_and_not_the_other(
     artifacts = push_tags(throttled, unique_repo)
     throttled.add(Throttle(limit=LIMIT))
     destination = fault_proxy.as_registry()
-    run = sync(tmp_path, [every_tag(throttled, destination, unique_repo)], "--concurrency", CONCURRENCY, "--adaptive")
+    metrics = tmp_path / "run.prom"
+    run = sync(
+        tmp_path,
+        [every_tag(throttled, destination, unique_repo)],
+        "--concurrency",
+        CONCURRENCY,
+        "--adaptive",
+        "--metrics-file",
+        str(metrics),
+    )
 
     assert_mirrored(run, registry, unique_repo, artifacts)
     adaptive_429s, source_requests = too_many(throttled), len(throttled.requests)
@@ -88,6 +98,11 @@ def test_adaptive_backs_off_a_throttled_registry_and_not_the_other(
     destination_peak = most_in_flight(fault_proxy.requests)
     print(f"most requests in flight to the destination: {destination_peak}")
     assert destination_peak > LIMIT
+    [lowest] = [f for f in text_string_to_metric_families(metrics.read_text()) if f.name.endswith("lowest_limit")]
+    limits = {sample.labels["host"]: sample.value for sample in lowest.samples}
+    assert limits.keys() == {throttled.host, fault_proxy.host}
+    assert 1 <= limits[throttled.host] <= LIMIT  # 1 if a 429 came with only LIMIT in flight
+    assert limits[fault_proxy.host] == 64  # never lowered from the ceiling, max(64, 8 x 8)
 
     throttled.clear()
     fault_proxy.clear()

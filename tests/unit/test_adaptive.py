@@ -271,3 +271,35 @@ async def test_a_grown_limit_lets_a_waiting_request_in() -> None:
         async with asyncio.timeout(1):
             await waiting
         assert gate.host.in_flight == 2
+
+
+class Limited:
+    """A TrafficObserver that keeps only what `--adaptive` tells it."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, int]] = []
+
+    def exchanged(self, exchange: object) -> None:
+        raise AssertionError("the gate sends nothing")
+
+    def retrying(self, host: str) -> None:
+        raise AssertionError("the gate retries nothing")
+
+    def limited(self, host: str, limit: int) -> None:
+        self.told.append((host, limit))
+
+
+async def test_the_observer_is_told_each_hosts_ceiling_and_every_change() -> None:
+    observer = Limited()
+    limits = AdaptiveLimits(8, observer=observer)
+    gate = limits.gate("r.example")
+    assert limits.gate("r.example") is gate
+    for _ in range(7):
+        gate.host.enter()
+    async with slot(gate) as place:  # the eighth
+        place.heard(429, {})
+        place.heard(429, {})  # sent before the halving: no change, nothing told
+        for _ in range(MIN_WINDOW):
+            place.heard(200, {})
+    assert observer.told == [("r.example", 8), ("r.example", 4), ("r.example", 5)]
+    assert limits.limits() == {"r.example": 5}

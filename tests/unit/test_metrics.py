@@ -92,6 +92,18 @@ def test_traffic_is_counted_per_host_with_a_sample_for_every_host_it_spoke_to() 
     assert "fluxmirror_last_run_success" not in families  # the run has not ended
 
 
+def test_adaptive_limits_are_reported_at_their_lowest_and_only_with_adaptive() -> None:
+    metrics = RunMetrics()
+    assert "fluxmirror_adaptive_lowest_limit" not in families_of(metrics)
+    for host, limit in [("src:5000", 64), ("dst:5000", 64), ("src:5000", 32), ("src:5000", 2), ("src:5000", 3)]:
+        metrics.limited(host, limit)
+
+    assert samples(families_of(metrics)["fluxmirror_adaptive_lowest_limit"]) == {
+        (("host", "dst:5000"),): 64,
+        (("host", "src:5000"),): 2,
+    }
+
+
 def test_a_run_with_drift_but_no_failure_is_a_success_with_every_status_present() -> None:
     metrics = RunMetrics()
     rows = [TagResult(tag="1", status=Status.COPIED), TagResult(tag="2", status=Status.DRIFTED)]

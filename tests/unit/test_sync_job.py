@@ -289,6 +289,9 @@ class JobRetries:
     def retrying(self, host: str) -> None:
         raise AssertionError("no HTTP here")
 
+    def limited(self, host: str, limit: int) -> None:
+        raise AssertionError("no HTTP here")
+
 
 @pytest.mark.usefixtures("fast_backoff")
 @pytest.mark.parametrize(("failures", "retries", "told"), [(0, 3, 0), (2, 3, 2), (3, 1, 1)])

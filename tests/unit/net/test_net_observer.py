@@ -33,6 +33,9 @@ class Recorder:
     def retrying(self, host: str) -> None:
         self.retries.append(host)
 
+    def limited(self, host: str, limit: int) -> None:
+        raise AssertionError("no --adaptive here")
+
 
 @pytest_asyncio.fixture(loop_scope="function")
 async def watched() -> AsyncIterator[tuple[HttpSession, Recorder]]:
