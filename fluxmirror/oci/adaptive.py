@@ -4,9 +4,9 @@ the host says it is overloaded and grows back while it is healthy.
 What one slot covers: a registry request from the moment it is sent until its response is
 released, i.e. until its body has been read or dropped (a blob GET holds its slot while the blob
 streams; a PATCH while its body is sent). That is what a registry and any proxy in front of it
-count as in flight. A blob copy is one operation on two hosts: its source read is the body of its
-upload, so `hold` takes one slot on each host for the whole copy, both at once, and the copy's own
-requests run in those slots. Taking them together is what keeps the gates deadlock-free: no task
+count as in flight. A streamed blob copy is one operation on two hosts: its source read is the body
+of its upload, so `hold` takes one slot on each host for the whole copy, both at once, and the
+copy's own requests run in those slots. Taking them together is what keeps the gates deadlock-free: no task
 ever waits for a slot while holding one (an upload holding the destination's slot while its body
 waits for the source's would otherwise block against a copy the other way, or against itself
 when source and destination are the same registry).
@@ -15,7 +15,9 @@ The limit is AIMD, as TCP's congestion window: it starts at the run's own ceilin
 registry sees exactly what it saw without `--adaptive`), is halved (rounding up, never below one)
 on a 429 or 503, or when `RateLimit-Remaining` says fewer requests are left than are in flight, and
 grows by one after a window of healthy answers in which the limit was actually reached. A burst of
-429s to requests that were all sent before a halving halves once, not once each (`Slot.epoch`). A
+429s to requests that were all sent before a halving halves once, not once each (`Slot.epoch`);
+but each of them says the registry admitted one request fewer than were in flight, so the limit
+also drops to what was in flight less those refused, when that is lower than the half. A
 level that was probed and failed is probed again less often: the window doubles each time the same
 level fails, up to `MAX_PROBE_BACKOFF` doublings. A `Retry-After` on a 429 or 503, or on an answer
 saying nothing is left, pauses every new request to that host until it has passed.
@@ -129,6 +131,7 @@ class HostLimit:
         self._healthy = 0  # healthy answers since the limit last changed
         self._peak = 0  # the most in flight since the limit last changed
         self._failed_level = 0  # the level the last decrease came from
+        self._turned_away = 0  # requests of that level's burst refused (429 or 503) so far
         self._backoff = 0  # how many times in a row that level failed
 
     def has_room(self) -> bool:
@@ -153,19 +156,24 @@ class HostLimit:
             if delay is not None:
                 self.paused_until = max(self.paused_until, now + delay)
         if slow_down or (said.remaining is not None and said.remaining < self.in_flight):
-            self._lower(epoch)
+            self._lower(epoch, turned_away=slow_down)
             return False
         if status >= 500:  # another server failure says nothing about load either way
             return False
         return self._healthy_answer()
 
-    def _lower(self, epoch: int) -> None:
+    def _lower(self, epoch: int, *, turned_away: bool) -> None:
         if epoch < self.epoch:  # sent under a higher limit, already lowered for
+            if turned_away and epoch == self.epoch - 1:
+                # Another request of the burst the last decrease answered was turned away: the
+                # registry admitted at most what was in flight then, less those it refused.
+                self._turned_away += 1
+                self.limit = max(1, min(self.limit, self._failed_level - self._turned_away))
             return
         level = min(self.limit, max(self.in_flight, 1))
         self._backoff = min(self._backoff + 1, MAX_PROBE_BACKOFF) if level == self._failed_level else 0
-        self._failed_level = level
-        self.limit = max(1, math.ceil(level / 2))
+        self._failed_level, self._turned_away = level, int(turned_away)
+        self.limit = max(1, min(math.ceil(level / 2), level - self._turned_away))
         self.epoch += 1
         self._healthy, self._peak = 0, self.in_flight
 

@@ -520,7 +520,8 @@ async def transfer_blob(
     if blob.size <= WHOLE_MAX and (not chunk_size or blob.size <= chunk_size):
         return await _send_whole(source, destination, repository, blob, mount_from, bandwidth)
     upload = _Upload(source, destination, repository, blob, journal, key, bandwidth)
-    # The source read is the upload's body: one slot on each side for the whole copy (docs/sync.md#adaptive).
+    # The source read is the upload's body: one --adaptive slot on each side for the whole copy
+    # (docs/sync.md#adaptive); a small blob's read and PUT above are not nested, and need none.
     source_gate = source.client.gate if isinstance(source, RegistrySource) else None
     async with hold(destination.gate, source_gate):
         try:

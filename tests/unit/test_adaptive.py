@@ -78,15 +78,23 @@ def test_the_limit_starts_at_the_ceiling_and_halves_on_429_and_503() -> None:
     assert host.limit == 1  # never below one
 
 
-def test_a_burst_of_429s_to_requests_sent_together_halves_once() -> None:
-    host = HostLimit("r.example", 16)
+def test_a_burst_of_429s_to_requests_sent_together_halves_once_then_counts_the_refused() -> None:
+    host = HostLimit("r.example", 64)
     busy(host, 16)
     sent_at = host.epoch
-    for _ in range(14):
+    host.heard(429, {}, sent_at, now=0.0)
+    assert (host.limit, host.epoch) == (8, 1)
+    for _ in range(9):
         host.heard(429, {}, sent_at, now=0.0)
-    assert host.limit == 8
-    host.heard(429, {}, host.epoch, now=0.0)  # a request sent under the new limit
-    assert host.limit == 4
+    assert (host.limit, host.epoch) == (6, 1)  # 16 in flight, 10 refused: at most 6 admitted
+    host.heard(503, {}, sent_at, now=0.0)
+    host.heard(200, {"RateLimit-Remaining": "0"}, sent_at, now=0.0)  # lowers, but refused nothing
+    assert (host.limit, host.epoch) == (5, 1)
+    host.heard(429, {}, host.epoch, now=0.0)  # a request sent under the new limit: a new burst
+    assert (host.limit, host.epoch) == (3, 2)
+    for _ in range(5):
+        host.heard(429, {}, sent_at, now=0.0)  # two decreases ago: already answered for
+    assert (host.limit, host.epoch) == (3, 2)
 
 
 def test_other_server_failures_neither_lower_nor_count_as_healthy() -> None:
