@@ -21,6 +21,7 @@ pytestmark = pytest.mark.registry
 LIMIT = 2
 TAGS = 12
 CONCURRENCY = "8"
+MIB = 1 << 20
 
 
 @pytest.fixture
@@ -144,3 +145,37 @@ def test_rate_limit_remaining_zero_pauses_the_host(
     assert paused >= 1.9
     assert unpaused < 1.0
     assert images.get_manifest(registry, f"{unique_repo}-adaptive", "1.0.0").digest == artifacts[0].digest
+
+
+def test_streamed_copies_between_two_registries_that_admit_one_request_each(
+    tmp_path: Path, throttled: FaultProxy, fault_proxy: FaultProxy, registry: Registry, unique_repo: str
+) -> None:
+    """Layers over 1 MiB stream from the source GET into chunked PATCHes, each copy holding a slot
+    on both sides and running its requests in them: with both registries refusing a second request
+    in flight, every blob still arrives, each layer read in one GET across its three PATCHes.
+    (That no such copy can deadlock is tests/unit/net/test_net_adaptive.py's.)"""
+    artifacts = [images.make_artifact(seed=800 + n, layer_sizes=(1_500_000,)) for n in range(3)]
+    for n, artifact in enumerate(artifacts):
+        images.push(throttled.as_registry(), unique_repo, f"1.0.{n}", artifact)
+    throttled.clear()
+    throttled.add(Throttle(limit=1))
+    fault_proxy.add(Throttle(limit=1))
+    destination = fault_proxy.as_registry()
+
+    run = sync(
+        tmp_path,
+        [entry(throttled.as_registry(), destination, unique_repo, selector={"semver": ">=1.0.0", "limit": 3})],
+        "--concurrency",
+        "4",
+        "--adaptive",
+        hosts=[{"host": destination.host, "maxChunkSize": 512}],
+    )
+
+    assert run.code == 0, run.stderr
+    for n, artifact in enumerate(artifacts):
+        assert images.get_manifest(registry, unique_repo, f"1.0.{n}").digest == artifact.digest
+        assert images.get_blob(registry, unique_repo, artifact.layers[0].digest) == artifact.layers[0].data
+    patches = [r for r in fault_proxy.requests if r.method == "PATCH" and r.status == 202]
+    assert len(patches) == 3 * 3  # 1.5 MB in 512 KiB chunks, each layer read in one GET
+    layer_gets = [r for r in throttled.requests if r.method == "GET" and r.status == 200 and r.response_bytes > MIB]
+    assert len(layer_gets) == 3
