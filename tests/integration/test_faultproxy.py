@@ -6,6 +6,7 @@ product, so a product test that uses the proxy can trust what it injects.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import random
 import socket
@@ -16,6 +17,7 @@ import aiohttp
 import pytest
 from harness import images
 from harness.faultproxy import (
+    AddHeaders,
     BufferUpload,
     CorruptDownload,
     CutDownload,
@@ -23,6 +25,8 @@ from harness.faultproxy import (
     FaultProxy,
     RedirectToBlobHost,
     Respond,
+    Stall,
+    Throttle,
 )
 from harness.images import RegistryError, raw_request
 from harness.registry import Registry
@@ -108,6 +112,43 @@ async def test_respond_429_carries_retry_after(fault_proxy: FaultProxy) -> None:
             assert (limited.status, limited.headers["Retry-After"], await limited.read()) == (429, "1", body)
         async with session.get(f"{fault_proxy.url}/v2/") as passed:
             assert passed.status == 200
+
+
+async def test_throttle_turns_requests_away_only_while_the_limit_is_in_flight(
+    fault_proxy: FaultProxy, registry: Registry, unique_repo: str
+) -> None:
+    images.push(registry, unique_repo, "v1", images.make_image([10], seed=14))
+    fault_proxy.add(Stall(method="GET", path=r"/tags/list$", seconds=0.5))
+    fault_proxy.add(Throttle(limit=1, headers={"Retry-After": "2"}))
+    tags = f"{fault_proxy.url}/v2/{unique_repo}/tags/list"
+
+    async with aiohttp.ClientSession() as session:
+        async with asyncio.TaskGroup() as group:
+            stalled = group.create_task(session.get(tags))
+            await asyncio.sleep(0.2)  # the stalled request is in flight
+            async with session.get(f"{fault_proxy.url}/v2/") as refused:
+                assert (refused.status, refused.headers["Retry-After"]) == (429, "2")
+            async with session.get(f"{fault_proxy.url}/v2/") as refused_again:  # a refused one never counted
+                assert refused_again.status == 429
+        async with stalled.result() as first:
+            assert first.status == 200
+        async with session.get(f"{fault_proxy.url}/v2/") as admitted:
+            assert admitted.status == 200
+    assert [r.status for r in fault_proxy.requests] == [429, 429, 200, 200]
+
+
+def test_add_headers_passes_the_request_on_and_adds_to_the_registrys_answer(
+    fault_proxy: FaultProxy, registry: Registry, unique_repo: str
+) -> None:
+    images.push(registry, unique_repo, "v1", images.make_image([10], seed=15))
+    fault_proxy.add(AddHeaders(method="GET", path=r"/tags/list$", headers={"RateLimit-Remaining": "0"}))
+    tags = f"{fault_proxy.url}/v2/{unique_repo}/tags/list"
+
+    first, second = raw_request("GET", tags), raw_request("GET", tags)
+
+    assert (first.status, first.headers["RateLimit-Remaining"], first.body) == (200, "0", second.body)
+    assert "RateLimit-Remaining" not in second.headers  # spent after one use, like every rule
+    assert b'"v1"' in first.body
 
 
 def test_query_matcher_selects_requests(fault_proxy: FaultProxy, registry: Registry, unique_repo: str) -> None:
