@@ -6,10 +6,10 @@ released, i.e. until its body has been read or dropped (a blob GET holds its slo
 streams; a PATCH while its body is sent). That is what a registry and any proxy in front of it
 count as in flight. A streamed blob copy is one operation on two hosts: its source read is the body
 of its upload, so `hold` takes one slot on each host for the whole copy, both at once, and the
-copy's own requests run in those slots. Taking them together is what keeps the gates deadlock-free: no task
-ever waits for a slot while holding one (an upload holding the destination's slot while its body
-waits for the source's would otherwise block against a copy the other way, or against itself
-when source and destination are the same registry).
+copy's own requests run in those slots. Taking them together is what keeps the gates free of
+deadlock: no task ever waits for a slot while holding one (an upload holding the destination's
+slot while its body waits for the source's would otherwise block against a copy the other way,
+or against itself when source and destination are the same registry).
 
 The limit is AIMD, as TCP's congestion window: it starts at the run's own ceiling (so a healthy
 registry sees exactly what it saw without `--adaptive`), is halved (rounding up, never below one)
@@ -17,8 +17,8 @@ on a 429 or 503, or when `RateLimit-Remaining` says fewer requests are left than
 grows by one after a window of healthy answers in which the limit was actually reached. A burst of
 429s to requests that were all sent before a halving halves once, not once each (`Slot.epoch`);
 but each of them says the registry admitted one request fewer than were in flight, so the limit
-also drops to what was in flight less those refused, when that is lower than the half. A
-level that was probed and failed is probed again less often: the window doubles each time the same
+also drops to what was in flight less those refused, when that is lower than the half. A level
+that was probed and failed is probed again less often: the window doubles each time the same
 level fails, up to `MAX_PROBE_BACKOFF` doublings. A `Retry-After` on a 429 or 503, or on an answer
 saying nothing is left, pauses every new request to that host until it has passed.
 
@@ -48,6 +48,7 @@ __all__ = [
     "AdaptiveLimits",
     "HostGate",
     "HostLimit",
+    "RateLimit",
     "Slot",
     "hold",
     "rate_limit",
