@@ -48,7 +48,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, Self
 
-from benchmarks.copy import BenchmarkError, Target, measure
+from benchmarks.copy import BenchmarkError, Target, check_checkout, measure
 from benchmarks.localenv import (
     REPO_ROOT,
     LocalRegistries,
@@ -510,14 +510,7 @@ class _Bench:
         )
 
     def check_checkout(self) -> None:
-        """The child imports fluxmirror from this checkout, or the numbers would be another's."""
-        probe = [sys.executable, "-c", "import fluxmirror, sys; sys.stdout.write(fluxmirror.__file__)"]
-        child = measure(probe, self._flux_env, self._envs.root)
-        if not Path(child.stdout).resolve().is_relative_to(REPO_ROOT):
-            raise BenchmarkError(f"the CLI would import fluxmirror from {child.stdout}, not from {REPO_ROOT}")
-        # Byte-compile it now, so no run's time or disk-write count includes writing .pyc files.
-        compile_all = [sys.executable, "-m", "compileall", "-q", str(REPO_ROOT / "fluxmirror")]
-        measure(compile_all, self._flux_env, self._envs.root)
+        check_checkout(self._flux_env, self._envs.root)
 
     def _record(self, m: Measurement) -> None:
         self.measurements.append(m)

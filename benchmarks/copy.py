@@ -211,6 +211,16 @@ def measure(argv: Sequence[str], env: Mapping[str, str], scratch: Path) -> _Chil
     )
 
 
+def check_checkout(env: Mapping[str, str], scratch: Path) -> None:
+    """A child run with ``env`` imports fluxmirror from this checkout, or the numbers would be another's."""
+    probe = [sys.executable, "-c", "import fluxmirror, sys; sys.stdout.write(fluxmirror.__file__)"]
+    child = measure(probe, env, scratch)
+    if not Path(child.stdout).resolve().is_relative_to(REPO_ROOT):
+        raise BenchmarkError(f"the CLI would import fluxmirror from {child.stdout}, not from {REPO_ROOT}")
+    # Byte-compile it now, so no run's time or disk-write count includes writing .pyc files.
+    measure([sys.executable, "-m", "compileall", "-q", str(REPO_ROOT / "fluxmirror")], env, scratch)
+
+
 class _Bench:
     """Runs one tool on one scenario, checks what it left behind, and keeps the measurement."""
 

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 # The registry machinery lives in tests/harness (the `harness` package on pytest's path); reuse it.
@@ -88,8 +88,9 @@ class LocalRegistries:
         # The factory insists on a PKI (it can start TLS registries); a P-256 one is instant.
         self._factory = RegistryFactory(self.root / "registries", create_pki(self.root / "pki"))
 
-    def start(self) -> Registry:
-        return self._factory()
+    def start(self, *, config: Mapping[str, Any] | None = None) -> Registry:
+        """A new registry; ``config`` is merged over the harness's settings (e.g. to turn on its access log)."""
+        return self._factory(config=config)
 
     def scratch(self, name: str) -> Path:
         """A file path inside the temporary directory, removed with everything else."""
@@ -158,17 +159,25 @@ class PushedImage:
 
 
 def populate(
-    registry: Registry, repo: str, tags: Sequence[str], layer_sizes: Sequence[int], *, workers: int = 4
+    registry: Registry,
+    repo: str,
+    tags: Sequence[str],
+    layer_sizes: Sequence[int],
+    *,
+    workers: int = 4,
+    first_seed: int = 1,
 ) -> list[PushedImage]:
     """Push one distinct image per tag, each layer ``size`` bytes of seeded random data.
 
     Random bytes do not compress, so every tool moves the full size and no registry or
-    client can cheat on content; layers never share blobs across tags.
+    client can cheat on content; layers never share blobs across tags. The same tags, sizes and
+    ``first_seed`` give the same digests in any registry (a mirror made without a mirroring tool),
+    and repositories given disjoint seed ranges share no blob.
     """
     with ThreadPoolExecutor(max_workers=workers) as pool:
         jobs = [
             pool.submit(_push_random_image, registry, repo, tag, layer_sizes, seed)
-            for seed, tag in enumerate(tags, start=1)
+            for seed, tag in enumerate(tags, start=first_seed)
         ]
         return [job.result() for job in jobs]
 
