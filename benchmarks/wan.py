@@ -8,7 +8,9 @@ round-trip floor:
 * copy of 50 images × 2 × 1 MiB into an empty destination;
 * copy of 2 × 2 × 128 MiB with the link capped at 200 Mbit/s each way;
 * no-op re-sync of 5,000 tags;
-* no-op re-sync of 200 entries × 5 tags (one repository each).
+* no-op re-sync of 200 entries × 5 tags (one repository each);
+* and, when fluxmirror has ``--compare-concurrency``, a no-op of 1,000 tags at 4 to 64 lookups per
+  host, fluxmirror alone: what its default of 16 buys.
 
 The network (`wanlink.py`): the benchmark re-runs itself under ``unshare --net``; that namespace
 holds the registries and, in front of each, a latency proxy (`latency.py`: 20 ms each way, the
@@ -18,13 +20,16 @@ same runs go over loopback and the capped case is left out (said in the output).
 
 Every tool runs as its own subprocess behind `rusage.py` (wall, CPU, peak RSS), at 40 ms and again
 at 0 ms (the proxies still in the path), so ``(wall − wall at 0 ms) ÷ RTT`` counts the round trips
-that stood on the clock. The proxies count the TCP connections each run opened and the registries'
+that stood on the clock. Before the capped case a plain TCP stream crosses the capped link each
+way (`Link.payload_rates`): what the link delivers as payload, the floor a copy can reach, beside
+bytes ÷ the nominal rate. The proxies count the TCP connections each run opened and the registries'
 access logs the requests it sent. Every result is checked before its time counts: each tag at the
 destination has the source's digest (and, for a no-op, still has it), fluxmirror's report says
 `skipped` or `copied` for every tag with the source's digest, and the floor's blobs exist.
 
 The round-trip floor (`Case.round_trips`) is the fewest sequential round trips the work needs,
-times the RTT, plus bytes ÷ rate where the link is capped; its model is in benchmarks/README.md.
+times the RTT, plus bytes ÷ the measured payload rate where the link is capped; its model is in
+benchmarks/README.md.
 
 The CLI runs as ``python -m fluxmirror`` with this checkout first on ``PYTHONPATH``.
 """
@@ -75,10 +80,12 @@ from benchmarks.wanlink import (
 __all__ = ["FULL", "QUICK", "Case", "Sizes", "WanResults", "run"]
 
 RTT_MS = 40
-LOOKUPS_IN_FLIGHT = 16  # per host, in the floor: the compare-phase limit issue #18 proposes
+LOOKUPS_IN_FLIGHT = 16  # per host, in the floor: the compare phase's limit (--compare-concurrency's default)
 COPIES_IN_FLIGHT = 4  # copy jobs at once in the floor: --concurrency's default
 TAG_PAGE = 1000  # tags per listing page (`?n=1000`, the contract's page size)
 PARALLEL_ENTRIES = 8  # the entries case also runs fluxmirror with --parallel-entries 8 when it has the flag
+# Flags that parallel work adds to fluxmirror; a case that needs one runs only when `sync --help` lists it.
+PARALLEL_FLAG, COMPARE_FLAG = "--parallel-entries", "--compare-concurrency"
 SKOPEO, FLUXMIRROR, FLOOR = "skopeo sync", "fluxmirror", "floor (streamed blobs)"
 _ACCESS_LOG = {"log": {"accesslog": {"disabled": False}}}
 _REQUEST_LINE = re.compile(rb'"(?:GET|HEAD|POST|PUT|PATCH|DELETE) /v2/')
@@ -97,6 +104,8 @@ class Case:
     # so its time is linear in tags (0.50–0.55 s a tag at 40 ms in every case measured), and 5,000
     # tags would take it about 45 minutes.
     skopeo_scaled_from: str | None = None
+    # A sweep: fluxmirror alone, once per width of its compare phase (--compare-concurrency W).
+    compare_widths: tuple[int, ...] = ()
 
     @property
     def total_tags(self) -> int:
@@ -105,24 +114,25 @@ class Case:
     @property
     def title(self) -> str:
         what = "no-op" if self.noop else "copy"
-        shape = f"{self.entries} entries × {self.tags} tags" if self.entries > 1 else f"{self.tags:,} tags"
+        tags = f"{self.tags:,} tag" + ("s" if self.tags != 1 else "")
+        shape = f"{self.entries} entries × {tags}" if self.entries > 1 else tags
         if not self.noop:
             shape += f" × {len(self.layers)} × {_size(self.layers[0])}"
         return f"{what}, {shape}" + (f", {self.mbit} Mbit/s" if self.mbit else "")
 
-    def round_trips(self, parallel_entries: int = 1) -> int:
+    def round_trips(self, parallel_entries: int = 1, lookups: int = LOOKUPS_IN_FLIGHT) -> int:
         """The fewest sequential round trips the work needs (model: benchmarks/README.md#wan-floor).
 
         Once per run: connect and ping (both registries at once), then one handshake round for the
         further connections the first wave opens. Per entry: the tag-list pages, in turn; then, for
-        a no-op, one source HEAD beside one destination HEAD per tag, 16 per host in flight; for a
+        a no-op, one source HEAD beside one destination HEAD per tag, ``lookups`` per host in flight; for a
         copy, one round to learn the first manifests (the rest are fetched while copies run), then
         per tag, 4 copies in flight, the blob uploads (POST beside the source GET, then the PUT that
         carries the body: 2) and the manifest PUT (1). ``parallel_entries`` entries at once.
         """
         per_entry = math.ceil(self.tags / TAG_PAGE)
         if self.noop:
-            per_entry += math.ceil(self.tags / LOOKUPS_IN_FLIGHT)
+            per_entry += math.ceil(self.tags / lookups)
         else:
             per_entry += 1 + math.ceil(self.tags / COPIES_IN_FLIGHT) * 3
         return 2 + 1 + math.ceil(self.entries / parallel_entries) * per_entry
@@ -132,6 +142,7 @@ class Case:
 class Sizes:
     name: str
     cases: tuple[Case, ...]
+    probe_bytes: int  # the plain TCP stream that measures the capped link's payload rate, each way
 
 
 _SMALL = (4 * KiB,)  # the no-op cases' images: a config and one small layer each
@@ -143,7 +154,9 @@ FULL = Sizes(
         Case("capped", 1, 2, (128 * MiB, 128 * MiB), noop=False, mbit=200),
         Case("noop-5000", 1, 5000, _SMALL, noop=True, skopeo_scaled_from="noop"),
         Case("entries", 200, 5, _SMALL, noop=True),
+        Case("compare", 1, 1000, _SMALL, noop=True, compare_widths=(4, 8, 16, 32, 64)),
     ),
+    64 * MiB,
 )
 QUICK = Sizes(
     "quick",
@@ -153,7 +166,9 @@ QUICK = Sizes(
         Case("capped", 1, 1, (8 * MiB, 8 * MiB), noop=False, mbit=200),
         Case("noop-5000", 1, 100, _SMALL, noop=True, skopeo_scaled_from="noop"),
         Case("entries", 10, 5, _SMALL, noop=True),
+        Case("compare", 1, 300, _SMALL, noop=True, compare_widths=(4, 16, 64)),
     ),
+    16 * MiB,
 )
 
 
@@ -168,6 +183,7 @@ class Measurement:
     connections: int  # TCP connections the tool opened to both registries
     requests: int  # registry API requests (both access logs)
     parallel_entries: int = 1
+    compare_concurrency: int | None = None  # given on the command line; None: fluxmirror's default
     scaled_from: str | None = None  # a case whose measurement this one is scaled from, per tag
     # From the tool's spawn to its first connection (interpreter, imports, config), from then to the
     # last byte either way through the proxies, and from that byte to its exit; seconds.
@@ -180,6 +196,7 @@ class Measurement:
 class WanResults:
     sizes: Sizes
     payload: dict[str, int]  # capped case → bytes of blobs and manifests that its copy moves
+    rates: dict[str, dict[str, float]]  # capped case → direction → payload bits/s of one plain TCP stream
     measurements: list[Measurement]
     skopeo_version: str
     link: str
@@ -195,10 +212,16 @@ class WanResults:
         data = json.loads(text)
         sizes = Sizes(
             data["sizes"]["name"],
-            tuple(Case(**{**case, "layers": tuple(case["layers"])}) for case in data["sizes"]["cases"]),
+            tuple(
+                Case(**{**case, "layers": tuple(case["layers"]), "compare_widths": tuple(case["compare_widths"])})
+                for case in data["sizes"]["cases"]
+            ),
+            data["sizes"]["probe_bytes"],
         )
         measurements = [Measurement(**m) for m in data["measurements"]]
-        return cls(sizes, data["payload"], measurements, data["skopeo_version"], data["link"], data["notes"])
+        return cls(
+            sizes, data["payload"], data["rates"], measurements, data["skopeo_version"], data["link"], data["notes"]
+        )
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -208,15 +231,26 @@ class WanResults:
     def find(self, key: str, tool: str, rtt_ms: int = RTT_MS) -> Measurement | None:
         return next((m for m in self.measurements if (m.case, m.tool, m.rtt_ms) == (key, tool, rtt_ms)), None)
 
-    def floor_seconds(self, key: str, parallel_entries: int = 1) -> float:
+    def floor_seconds(self, key: str, parallel_entries: int = 1, lookups: int = LOOKUPS_IN_FLIGHT) -> float:
         case = self.case(key)
-        seconds = case.round_trips(parallel_entries) * RTT_MS / 1000
+        seconds = case.round_trips(parallel_entries, lookups) * RTT_MS / 1000
         return seconds + (self.link_seconds(key) or 0.0)
 
-    def link_seconds(self, key: str) -> float | None:
-        """bytes ÷ rate: the capped link's floor."""
+    def payload_rate(self, key: str) -> float | None:
+        """Bits/s the capped link delivers as payload: the slower direction (a copy uses both)."""
+        return min(self.rates[key].values()) if key in self.rates else None
+
+    def link_seconds(self, key: str, *, nominal: bool = False) -> float | None:
+        """bytes ÷ rate, the capped link's floor: at the measured payload rate, else (or if
+        ``nominal``) at the rate the qdisc is set to, which counts the frames' headers too."""
         case = self.case(key)
-        return self.payload[key] * 8 / (case.mbit * 1e6) if case.mbit else None
+        if not case.mbit:
+            return None
+        rate = self.payload_rate(key)
+        return self.payload[key] * 8 / (case.mbit * 1e6 if nominal or rate is None else rate)
+
+    def _floor_of(self, m: Measurement) -> float:
+        return self.floor_seconds(m.case, m.parallel_entries, m.compare_concurrency or LOOKUPS_IN_FLIGHT)
 
     def targets(self) -> list[Target]:
         """The issue's targets, for the cases that ran."""
@@ -233,21 +267,26 @@ class WanResults:
         wanted: list[tuple[str, str, str, float | None, float]] = [
             ("noop", FLUXMIRROR, "× skopeo", skopeo("noop"), 0.02),
             ("copy", FLUXMIRROR, "× skopeo", skopeo("copy"), 0.05),
-            ("capped", FLUXMIRROR, "× the link's floor (bytes ÷ rate)", self.link_seconds("capped"), 1.05),
+            (
+                "capped",
+                FLUXMIRROR,
+                "× bytes ÷ the link's payload rate",
+                self.link_seconds("capped"),
+                1.05,
+            ),
             ("noop-5000", FLUXMIRROR, "× the round-trip floor", self.floor_seconds("noop-5000"), 3.0),
             ("noop-5000", FLUXMIRROR, "× skopeo", skopeo("noop-5000"), 0.1),
         ]
-        entries_tool = _parallel_name(PARALLEL_ENTRIES)
+        entries_tool = _variant(PARALLEL_FLAG, PARALLEL_ENTRIES)
         if self.find("entries", entries_tool) is None:
             entries_tool = FLUXMIRROR
         wanted.append(("entries", entries_tool, "× skopeo", skopeo("entries"), 0.01))
         for key, tool, against, baseline, limit in wanted:
             value = ratio(key, tool, baseline)
             if value is not None:
-                label = tool if tool == FLUXMIRROR else f"fluxmirror {tool.split(' ', 1)[1]}"
                 scaled = (found := self.find(key, SKOPEO)) is not None and found.scaled_from is not None
                 against += " (scaled)" if scaled and "skopeo" in against else ""
-                targets.append(Target(f"{self.case(key).title}, {label}, {against}", value, limit, "{:.3f}×"))
+                targets.append(Target(f"{self.case(key).title}, {tool}, {against}", value, limit, "{:.3f}×"))
         rss = [m.peak_rss_mib for m in self.measurements if m.tool.startswith(FLUXMIRROR)]
         if rss:
             targets.append(Target("fluxmirror peak RSS, every run", max(rss), 150.0, "{:.0f} MiB", strict=True))
@@ -261,6 +300,11 @@ class WanResults:
             f"latency proxies, {self.link}, {os.cpu_count()} CPUs, one run per tool and RTT"
         )
         return note + (" — reduced sizes: the targets are indicative only" if self.sizes.name != "full" else "")
+
+    def _on_clock(self, m: Measurement) -> str:
+        """Round trips that stood on the clock: the wall at the RTT less the wall at 0 ms, ÷ RTT."""
+        local = self.find(m.case, m.tool, 0)
+        return f"{(m.seconds - local.seconds) * 1000 / RTT_MS:.0f}" if local else "–"
 
     def _table(self) -> list[tuple[str, ...]]:
         header = (
@@ -281,7 +325,7 @@ class WanResults:
         rows: list[tuple[str, ...]] = [header]
         for case in self.sizes.cases:
             runs = [m for m in self.measurements if m.case == case.key and m.rtt_ms == RTT_MS]
-            if not runs:
+            if not runs or case.compare_widths:
                 continue
             skopeo = self.find(case.key, SKOPEO)
             floor = self.floor_seconds(case.key)
@@ -291,14 +335,13 @@ class WanResults:
             )
             for m in runs:
                 local = self.find(case.key, m.tool, 0)
-                on_clock = f"{(m.seconds - local.seconds) * 1000 / RTT_MS:.0f}" if local else "–"
                 rows.append(
                     (
                         case.title,
                         m.tool if m.scaled_from is None else f"{m.tool} (scaled from {self.case(m.scaled_from).title})",
                         f"{m.seconds:.2f}",
                         f"{local.seconds:.2f}" if local else "–",
-                        on_clock,
+                        self._on_clock(m),
                         f"{m.startup:.2f}" if m.scaled_from is None else "–",
                         f"{m.network:.2f}" if m.scaled_from is None else "–",
                         f"{m.cpu_seconds:.2f}",
@@ -306,7 +349,58 @@ class WanResults:
                         f"{m.connections}",
                         f"{m.requests}",
                         _x(m.seconds, skopeo),
-                        f"{m.seconds / self.floor_seconds(case.key, m.parallel_entries):.2f}",
+                        f"{m.seconds / self._floor_of(m):.2f}",
+                    )
+                )
+        return rows
+
+    def _link_table(self) -> list[tuple[str, ...]]:
+        """The capped cases' runs against bytes ÷ the nominal rate and ÷ the measured payload rate."""
+        rows: list[tuple[str, ...]] = []
+        for case in self.sizes.cases:
+            nominal, payload = self.link_seconds(case.key, nominal=True), self.link_seconds(case.key)
+            if nominal is None or payload is None or case.key not in self.rates:
+                continue
+            rate = self.payload_rate(case.key) or 0.0
+            rows.append(
+                (
+                    case.title,
+                    "tool",
+                    f"wall s at {RTT_MS} ms",
+                    "network s",
+                    f"× bytes ÷ {case.mbit} Mbit/s ({nominal:.2f} s)",
+                    f"× bytes ÷ {rate / 1e6:.1f} Mbit/s payload ({payload:.2f} s)",
+                )
+            )
+            for m in (m for m in self.measurements if m.case == case.key and m.rtt_ms == RTT_MS):
+                ratios = (f"{m.seconds / nominal:.3f}", f"{m.seconds / payload:.3f}")
+                rows.append(("", m.tool, f"{m.seconds:.2f}", f"{m.network:.2f}", *ratios))
+        return rows
+
+    def _sweep_table(self) -> list[tuple[str, ...]]:
+        """The compare sweeps: one run per width, against the floor of that width."""
+        rows: list[tuple[str, ...]] = []
+        for case in (case for case in self.sizes.cases if case.compare_widths):
+            runs = [m for m in self.measurements if m.case == case.key and m.rtt_ms == RTT_MS]
+            if not runs:
+                continue
+            header = f"wall s at {RTT_MS} ms", "at 0 ms", "RTTs on the clock", "network s", "floor RTTs", "floor s"
+            rows.append((case.title, COMPARE_FLAG, *header, "× floor"))
+            for m in runs:
+                width = m.compare_concurrency or LOOKUPS_IN_FLIGHT
+                local = self.find(case.key, m.tool, 0)
+                floor = self._floor_of(m)
+                rows.append(
+                    (
+                        "",
+                        f"{width}",
+                        f"{m.seconds:.2f}",
+                        f"{local.seconds:.2f}" if local else "–",
+                        self._on_clock(m),
+                        f"{m.network:.2f}",
+                        f"{case.round_trips(lookups=width)}",
+                        f"{floor:.2f}",
+                        f"{m.seconds / floor:.2f}",
                     )
                 )
         return rows
@@ -314,30 +408,45 @@ class WanResults:
     def _floor_lines(self) -> list[str]:
         lines = []
         for case in self.sizes.cases:
-            if not self.find(case.key, FLUXMIRROR):
+            if not self.find(case.key, FLUXMIRROR) or case.compare_widths:
                 continue
             line = f"floor, {case.title}: {case.round_trips()} round trips × {RTT_MS} ms"
             if (link := self.link_seconds(case.key)) is not None:
-                line += f" + {self.payload[case.key] / MiB:.1f} MiB ÷ {case.mbit} Mbit/s ({link:.2f} s)"
-            if self.find(case.key, _parallel_name(PARALLEL_ENTRIES)):
+                rate = self.payload_rate(case.key)
+                said = f"{rate / 1e6:.1f} Mbit/s of payload" if rate else f"{case.mbit} Mbit/s"
+                line += f" + {self.payload[case.key] / MiB:.1f} MiB ÷ {said} ({link:.2f} s)"
+            if self.find(case.key, _variant(PARALLEL_FLAG, PARALLEL_ENTRIES)):
                 line += f"; with {PARALLEL_ENTRIES} entries at once: {case.round_trips(PARALLEL_ENTRIES)} round trips"
             lines.append(line)
+        for key, rates in self.rates.items():
+            case = self.case(key)
+            each = ", ".join(f"{rate / 1e6:.1f} Mbit/s {direction}" for direction, rate in rates.items())
+            share = min(rates.values()) / (case.mbit or 1) / 1e4
+            lines.append(
+                f"link, {case.title}: one plain TCP stream of {self.sizes.probe_bytes // MiB} MiB each way carried "
+                f"{each} of payload, {share:.1f} % of the nominal rate at the slower (uploads cross near→far)"
+            )
         return lines
 
+    def _tables(self) -> list[list[tuple[str, ...]]]:
+        return [rows for rows in (self._table(), self._link_table(), self._sweep_table()) if rows]
+
     def text(self) -> str:
-        rows = self._table()
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = [self._note(), ""]
-        for row in rows:
-            cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-            lines.append("  ".join(cells).rstrip())
+        lines = [self._note()]
+        for rows in self._tables():
+            widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+            lines.append("")
+            for row in rows:
+                cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+                lines.append("  ".join(cells).rstrip())
         lines += ["", *self._floor_lines(), *self.notes, "", *(target.line() for target in self.targets())]
         return "\n".join(lines)
 
     def markdown(self) -> str:
-        rows = self._table()
-        lines = [self._note(), "", "| " + " | ".join(rows[0]) + " |", "| --- | --- |" + " ---: |" * (len(rows[0]) - 2)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+        lines = [self._note()]
+        for rows in self._tables():
+            lines += ["", "| " + " | ".join(rows[0]) + " |", "| --- | --- |" + " ---: |" * (len(rows[0]) - 2)]
+            lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
         lines += ["", *self._floor_lines(), *self.notes, "", *(f"- {target.line()}" for target in self.targets())]
         return "\n".join(lines) + "\n"
 
@@ -350,8 +459,19 @@ def _size(size: int) -> str:
     return f"{size // MiB} MiB" if size >= MiB else f"{size // KiB} KiB"
 
 
-def _parallel_name(entries: int) -> str:
-    return f"{FLUXMIRROR} --parallel-entries {entries}"
+def _variant(flag: str, value: int) -> str:
+    """fluxmirror with one flag beyond its defaults: the tool's name is its command line's tail."""
+    return f"{FLUXMIRROR} {flag} {value}"
+
+
+def _flags(tool: str) -> list[str]:
+    """A fluxmirror variant's flags (`_variant`); none for fluxmirror itself."""
+    return tool.removeprefix(FLUXMIRROR).split()
+
+
+def _flag_value(tool: str, flag: str) -> int | None:
+    words = _flags(tool)
+    return int(words[words.index(flag) + 1]) if flag in words else None
 
 
 def _say(line: str) -> None:
@@ -376,8 +496,8 @@ class _Content:
 
 
 class _Bench:
-    def __init__(self, envs: LocalRegistries, link: Link, proxies: LatencyProxies, cases: Sequence[Case]) -> None:
-        self.cases = cases
+    def __init__(self, envs: LocalRegistries, link: Link, proxies: LatencyProxies, sizes: Sizes) -> None:
+        self.sizes = sizes
         self._envs = envs
         self._link = link
         self._proxies = proxies
@@ -387,9 +507,11 @@ class _Bench:
         self._flux_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
         self.measurements: list[Measurement] = []
         self.payload: dict[str, int] = {}
+        self.rates: dict[str, dict[str, float]] = {}
+        self.flags: set[str] = set()
 
-    def prepare(self) -> bool:
-        """Check the checkout; whether fluxmirror has --parallel-entries (being added in parallel work)."""
+    def prepare(self) -> None:
+        """Check the checkout; learn which of the flags parallel work adds fluxmirror has."""
         check_checkout(self._flux_env, self._envs.root)
         help_text = subprocess.run(
             [sys.executable, "-m", "fluxmirror", "sync", "--help"],
@@ -399,7 +521,7 @@ class _Bench:
             cwd=REPO_ROOT,
             check=True,
         ).stdout
-        return "--parallel-entries" in help_text
+        self.flags = {flag for flag in (PARALLEL_FLAG, COMPARE_FLAG) if flag in help_text}
 
     def _side(self) -> _Side:
         registry = self._envs.start(config=_ACCESS_LOG)
@@ -414,7 +536,17 @@ class _Bench:
         }
         return _Content(repos, images)
 
-    def run_case(self, case: Case, parallel_entries: bool) -> None:
+    def _tools(self, case: Case) -> list[str]:
+        if case.compare_widths:
+            return [_variant(COMPARE_FLAG, width) for width in case.compare_widths]
+        tools = [FLUXMIRROR] if case.skopeo_scaled_from else [SKOPEO, FLUXMIRROR]
+        if case.entries > 1 and PARALLEL_FLAG in self.flags:
+            tools.append(_variant(PARALLEL_FLAG, PARALLEL_ENTRIES))
+        if not case.noop:
+            tools.append(FLOOR)
+        return tools
+
+    def run_case(self, case: Case) -> None:
         _say(f"wan: {case.title}: populating")
         source = self._side()
         content = self._fill(source, case)
@@ -423,15 +555,13 @@ class _Bench:
         standing = self._side() if case.noop else None
         if standing is not None:
             self._fill(standing, case)  # the same seeds: the same digests, as if mirrored already
-        tools = [FLUXMIRROR] if case.skopeo_scaled_from else [SKOPEO, FLUXMIRROR]
-        if case.entries > 1 and parallel_entries:
-            tools.append(_parallel_name(PARALLEL_ENTRIES))
-        if not case.noop:
-            tools.append(FLOOR)
         for rtt_ms in (0, RTT_MS):
             self._proxies.one_way = rtt_ms / 2000
             with self._capped(case.mbit):
-                for tool in tools:
+                if case.mbit and case.key not in self.rates:
+                    self.rates[case.key] = rates = self._link.payload_rates(self.sizes.probe_bytes)
+                    _say(f"  {case.key:<10} link: " + ", ".join(f"{r / 1e6:.1f} Mbit/s {d}" for d, r in rates.items()))
+                for tool in self._tools(case):
                     destination = standing or self._side()
                     self._run_tool(case, tool, rtt_ms, source, destination, content)
                     if standing is None:
@@ -444,7 +574,7 @@ class _Bench:
 
     def _scale_skopeo(self, case: Case) -> None:
         assert case.skopeo_scaled_from is not None
-        base = next(c for c in self.cases if c.key == case.skopeo_scaled_from)
+        base = next(c for c in self.sizes.cases if c.key == case.skopeo_scaled_from)
         factor = case.total_tags / base.total_tags
         for m in [m for m in self.measurements if (m.case, m.tool) == (base.key, SKOPEO)]:
             scaled = dataclasses.replace(
@@ -478,8 +608,7 @@ class _Bench:
         elif tool == FLOOR:
             argv, env = self._floor(source, destination, content), self._env
         else:
-            entries = PARALLEL_ENTRIES if tool != FLUXMIRROR else 1
-            argv, env = self._fluxmirror(source, destination, content, entries), self._flux_env
+            argv, env = self._fluxmirror(source, destination, content, _flags(tool)), self._flux_env
         logs = [side.registry.log_path for side in (source, destination)]
         before = [_requests(log) for log in logs]
         self._proxies.traffic()  # reset the counters
@@ -492,7 +621,6 @@ class _Bench:
         first = min((t.first for t in traffic if t.first is not None), default=started)
         last = max((t.last for t in traffic if t.last is not None), default=ended)
         requests = sum(_requests(log) for log in logs) - sum(before)
-        parallel = PARALLEL_ENTRIES if tool == _parallel_name(PARALLEL_ENTRIES) else 1
         m = Measurement(
             case.key,
             tool,
@@ -502,7 +630,8 @@ class _Bench:
             child.peak_rss_mib,
             connections,
             requests,
-            parallel,
+            _flag_value(tool, PARALLEL_FLAG) or 1,
+            _flag_value(tool, COMPARE_FLAG),
             startup=first - started,
             network=last - first,
             exit=ended - last,
@@ -534,9 +663,8 @@ class _Bench:
         config.write_text(json.dumps(document))  # JSON is YAML
         return config
 
-    def _fluxmirror(self, source: _Side, destination: _Side, content: _Content, parallel_entries: int) -> list[str]:
+    def _fluxmirror(self, source: _Side, destination: _Side, content: _Content, flags: list[str]) -> list[str]:
         config = self._config(source, destination, content)
-        flags = ["--parallel-entries", str(parallel_entries)] if parallel_entries > 1 else []
         return [sys.executable, "-m", "fluxmirror", "sync", str(config), "-o", "json", "--no-progress", *flags]
 
     def _skopeo(self, source: _Side, destination: _Side, content: _Content) -> list[str]:
@@ -647,16 +775,20 @@ def run_here(sizes: Sizes, link: Link, notes: Sequence[str] = ()) -> WanResults:
     """Every case over ``link``, in this process's network namespace; progress goes to stderr."""
     notes = list(notes)
     with LocalRegistries(prefix="fluxmirror-wan-") as envs, link, LatencyProxies(link.far) as proxies:
-        bench = _Bench(envs, link, proxies, sizes.cases)
-        parallel = bench.prepare()
-        if not parallel:
-            notes.append("fluxmirror sync has no --parallel-entries here: the entries case ran one entry at a time")
+        bench = _Bench(envs, link, proxies, sizes)
+        bench.prepare()
+        if PARALLEL_FLAG not in bench.flags:
+            notes.append(f"fluxmirror sync has no {PARALLEL_FLAG} here: the entries case ran one entry at a time")
         for case in sizes.cases:
             if case.mbit and not link.cappable:
                 notes.append(f"{case.title}: not run, no link to cap ({link.describe()})")
-                continue
-            bench.run_case(case, parallel)
-        return WanResults(sizes, bench.payload, bench.measurements, skopeo_version(), link.describe(), notes)
+            elif case.compare_widths and COMPARE_FLAG not in bench.flags:
+                notes.append(f"{case.title}: the {COMPARE_FLAG} sweep not run, fluxmirror sync has no such flag here")
+            else:
+                bench.run_case(case)
+        return WanResults(
+            sizes, bench.payload, bench.rates, bench.measurements, skopeo_version(), link.describe(), notes
+        )
 
 
 def _inside(argv: Sequence[str]) -> int:

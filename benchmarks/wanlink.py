@@ -15,13 +15,20 @@ namespaces.
 
 Where namespaces cannot be made (not root, no ``unshare``), `loopback()` gives the same interface
 on 127.0.0.1 without a cap.
+
+What a capped link delivers to TCP is less than its rate: ``tbf`` counts whole frames, and at
+1500-byte frames the TCP, IP and Ethernet headers are about 4 % of them. `Link.payload_rates`
+measures it, one plain TCP stream each way through the same veth and qdisc; run as
+``python -m benchmarks.wanlink`` (on the near side) this module is that stream's near end.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -30,6 +37,8 @@ from typing import Self
 __all__ = ["Link", "LinkUnavailable", "inside_private_network", "loopback", "private_link", "unshare_argv"]
 
 FAR, NEAR = "10.255.18.1", "10.255.18.2"
+NEAR_TO_FAR, FAR_TO_NEAR = "near→far", "far→near"  # uploads to the registries, downloads from them
+_BLOCK = 1 << 20
 _FAR_DEVICE, _NEAR_DEVICE = "wanfar", "wannear"
 _MARK = "FLUXMIRROR_WAN_NAMESPACE"  # set in the environment of the re-run under `unshare --net`
 
@@ -66,6 +75,17 @@ class Link:
             if device in self._capped:
                 _run([*prefix, "tc", "qdisc", "del", "dev", device, "root"])
         self._capped = []
+
+    def payload_rates(self, size: int) -> dict[str, float]:
+        """Bits of payload per second that one plain TCP stream of ``size`` bytes gets each way.
+
+        Timed on this (far) side: near → far from the accepted connection to the stream's end;
+        far → near from the accepted connection to the near end's one-byte receipt for the
+        whole stream (the link's own round trip, some microseconds, is in it).
+        """
+        if self._holder is None:
+            raise LinkUnavailable("the loopback fallback has no link to measure")
+        return {direction: _timed_stream(self.near, direction, size) for direction in (NEAR_TO_FAR, FAR_TO_NEAR)}
 
     def describe(self) -> str:
         if self._holder is None:
@@ -134,7 +154,64 @@ def private_link() -> Link:
     return link
 
 
+def _timed_stream(near: list[str], direction: str, size: int) -> float:
+    with socket.create_server((FAR, 0)) as server:
+        server.settimeout(30)
+        port = server.getsockname()[1]
+        argv = [*near, sys.executable, "-m", "benchmarks.wanlink", direction, FAR, str(port), str(size)]
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        try:
+            connection, _ = server.accept()
+            with connection:
+                started = time.monotonic()
+                if direction == NEAR_TO_FAR:
+                    received = _drain(connection)
+                else:
+                    _send(connection, size)
+                    received = size if connection.recv(1) == b"." else 0
+                seconds = time.monotonic() - started
+        except BaseException:
+            child.kill()
+            raise
+        finally:
+            child.wait()
+    if child.returncode != 0 or received != size:
+        raise LinkUnavailable(f"the {direction} stream carried {received} of {size} bytes (exit {child.returncode})")
+    return size * 8 / seconds
+
+
+def _send(connection: socket.socket, size: int) -> None:
+    block = bytes(_BLOCK)  # the link does not compress: zeros cost what any bytes cost
+    for offset in range(0, size, _BLOCK):
+        connection.sendall(block[: min(_BLOCK, size - offset)])
+
+
+def _drain(connection: socket.socket) -> int:
+    received = 0
+    while chunk := connection.recv(_BLOCK):
+        received += len(chunk)
+    return received
+
+
+def _near_end(argv: list[str]) -> int:
+    """The near end of one timed stream: send ``size`` bytes, or receive them and say so."""
+    direction, host, port, size = argv
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        if direction == NEAR_TO_FAR:
+            _send(connection, int(size))
+        else:
+            received = 0
+            while received < int(size) and (chunk := connection.recv(_BLOCK)):
+                received += len(chunk)
+            connection.sendall(b"." if received == int(size) else b"!")
+    return 0
+
+
 def _run(argv: list[str]) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise LinkUnavailable(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(_near_end(sys.argv[1:]))
