@@ -22,7 +22,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from harness import skopeo as _skopeo
 from harness.chartrepo import ChartRepository
 from harness.charts import build_chart, large_index
+from harness.closing import Closing
 from harness.images import (
     OCI_CONFIG,
     OCI_LAYER_GZIP,
@@ -76,7 +76,7 @@ _CHUNK = 4 * MiB  # generation and upload granularity: bounds memory whatever th
 _BLOCK = tarfile.BLOCKSIZE
 
 
-class LocalRegistries:
+class LocalRegistries(Closing):
     """Plain-HTTP docker-registry processes whose storage lives in one temporary directory.
 
     Everything, storage included, goes away on ``close`` (or leaving the ``with`` block): a
@@ -106,14 +106,6 @@ class LocalRegistries:
             self._factory.close()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def isolated_env() -> dict[str, str]:

@@ -84,8 +84,9 @@ LOOKUPS_IN_FLIGHT = 16  # per host, in the floor: the compare phase's limit (--c
 COPIES_IN_FLIGHT = 4  # copy jobs at once in the floor: --concurrency's default
 TAG_PAGE = 1000  # tags per listing page (`?n=1000`, the contract's page size)
 PARALLEL_ENTRIES = 8  # the entries case also runs fluxmirror with --parallel-entries 8 when it has the flag
+TUNED_COPIES = 16  # the small-copy case also runs fluxmirror with --concurrency 16, as a CI job tuned for it would
 # Flags that parallel work adds to fluxmirror; a case that needs one runs only when `sync --help` lists it.
-PARALLEL_FLAG, COMPARE_FLAG = "--parallel-entries", "--compare-concurrency"
+PARALLEL_FLAG, COMPARE_FLAG, CONCURRENCY_FLAG = "--parallel-entries", "--compare-concurrency", "--concurrency"
 SKOPEO, FLUXMIRROR, FLOOR = "skopeo sync", "fluxmirror", "floor (streamed blobs)"
 _ACCESS_LOG = {"log": {"accesslog": {"disabled": False}}}
 _REQUEST_LINE = re.compile(rb'"(?:GET|HEAD|POST|PUT|PATCH|DELETE) /v2/')
@@ -120,21 +121,24 @@ class Case:
             shape += f" × {len(self.layers)} × {_size(self.layers[0])}"
         return f"{what}, {shape}" + (f", {self.mbit} Mbit/s" if self.mbit else "")
 
-    def round_trips(self, parallel_entries: int = 1, lookups: int = LOOKUPS_IN_FLIGHT) -> int:
+    def round_trips(
+        self, parallel_entries: int = 1, lookups: int = LOOKUPS_IN_FLIGHT, copies: int = COPIES_IN_FLIGHT
+    ) -> int:
         """The fewest sequential round trips the work needs (model: benchmarks/README.md#wan-floor).
 
         Once per run: connect and ping (both registries at once), then one handshake round for the
         further connections the first wave opens. Per entry: the tag-list pages, in turn; then, for
-        a no-op, one source HEAD beside one destination HEAD per tag, ``lookups`` per host in flight; for a
-        copy, one round to learn the first manifests (the rest are fetched while copies run), then
-        per tag, 4 copies in flight, the blob uploads (POST beside the source GET, then the PUT that
-        carries the body: 2) and the manifest PUT (1). ``parallel_entries`` entries at once.
+        a no-op, one source HEAD beside one destination HEAD per tag, ``lookups`` per host in flight;
+        for a copy, one round to learn the first manifests (the rest are fetched while copies run),
+        then per tag, ``copies`` in flight (--concurrency, 4 by default), the blob uploads (POST
+        beside the source GET, then the PUT that carries the body: 2) and the manifest PUT (1).
+        ``parallel_entries`` entries at once.
         """
         per_entry = math.ceil(self.tags / TAG_PAGE)
         if self.noop:
             per_entry += math.ceil(self.tags / lookups)
         else:
-            per_entry += 1 + math.ceil(self.tags / COPIES_IN_FLIGHT) * 3
+            per_entry += 1 + math.ceil(self.tags / copies) * 3
         return 2 + 1 + math.ceil(self.entries / parallel_entries) * per_entry
 
 
@@ -184,6 +188,7 @@ class Measurement:
     requests: int  # registry API requests (both access logs)
     parallel_entries: int = 1
     compare_concurrency: int | None = None  # given on the command line; None: fluxmirror's default
+    concurrency: int = COPIES_IN_FLIGHT  # --concurrency
     scaled_from: str | None = None  # a case whose measurement this one is scaled from, per tag
     # From the tool's spawn to its first connection (interpreter, imports, config), from then to the
     # last byte either way through the proxies, and from that byte to its exit; seconds.
@@ -231,9 +236,11 @@ class WanResults:
     def find(self, key: str, tool: str, rtt_ms: int = RTT_MS) -> Measurement | None:
         return next((m for m in self.measurements if (m.case, m.tool, m.rtt_ms) == (key, tool, rtt_ms)), None)
 
-    def floor_seconds(self, key: str, parallel_entries: int = 1, lookups: int = LOOKUPS_IN_FLIGHT) -> float:
+    def floor_seconds(
+        self, key: str, parallel_entries: int = 1, lookups: int = LOOKUPS_IN_FLIGHT, copies: int = COPIES_IN_FLIGHT
+    ) -> float:
         case = self.case(key)
-        seconds = case.round_trips(parallel_entries, lookups) * RTT_MS / 1000
+        seconds = case.round_trips(parallel_entries, lookups, copies) * RTT_MS / 1000
         return seconds + (self.link_seconds(key) or 0.0)
 
     def payload_rate(self, key: str) -> float | None:
@@ -250,7 +257,7 @@ class WanResults:
         return self.payload[key] * 8 / (case.mbit * 1e6 if nominal or rate is None else rate)
 
     def _floor_of(self, m: Measurement) -> float:
-        return self.floor_seconds(m.case, m.parallel_entries, m.compare_concurrency or LOOKUPS_IN_FLIGHT)
+        return self.floor_seconds(m.case, m.parallel_entries, m.compare_concurrency or LOOKUPS_IN_FLIGHT, m.concurrency)
 
     def targets(self) -> list[Target]:
         """The issue's targets, for the cases that ran."""
@@ -267,6 +274,7 @@ class WanResults:
         wanted: list[tuple[str, str, str, float | None, float]] = [
             ("noop", FLUXMIRROR, "× skopeo", skopeo("noop"), 0.02),
             ("copy", FLUXMIRROR, "× skopeo", skopeo("copy"), 0.05),
+            ("copy", _variant(CONCURRENCY_FLAG, TUNED_COPIES), "× skopeo", skopeo("copy"), 0.05),
             (
                 "capped",
                 FLUXMIRROR,
@@ -542,6 +550,8 @@ class _Bench:
         tools = [FLUXMIRROR] if case.skopeo_scaled_from else [SKOPEO, FLUXMIRROR]
         if case.entries > 1 and PARALLEL_FLAG in self.flags:
             tools.append(_variant(PARALLEL_FLAG, PARALLEL_ENTRIES))
+        if not case.noop and not case.mbit:
+            tools.append(_variant(CONCURRENCY_FLAG, TUNED_COPIES))
         if not case.noop:
             tools.append(FLOOR)
         return tools
@@ -632,6 +642,7 @@ class _Bench:
             requests,
             _flag_value(tool, PARALLEL_FLAG) or 1,
             _flag_value(tool, COMPARE_FLAG),
+            _flag_value(tool, CONCURRENCY_FLAG) or COPIES_IN_FLIGHT,
             startup=first - started,
             network=last - first,
             exit=ended - last,

@@ -25,7 +25,6 @@ import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 import jwt
@@ -33,6 +32,7 @@ from aiohttp import web
 from registry.auth import RegistryAuth
 from registry.server import OCIRegistry
 
+from harness.closing import Closing
 from harness.entra import ACR_AUDIENCE
 from harness.forwardproxy import ForwardProxy, proxy_environment
 from harness.jwtissuer import JwtIssuer
@@ -69,7 +69,7 @@ class AcrLogin:
     accepted: bool
 
 
-class AcrRegistry:
+class AcrRegistry(Closing):
     """The registry on a TLS loopback port plus its proxy route as ``name:443``.
 
     ``registry`` is the description for configs and proxied clients (host ``mirror.azurecr.io``);
@@ -161,14 +161,6 @@ class AcrRegistry:
                 self.proxy.close()
         finally:
             self.server.close()
-
-    def __enter__(self) -> AcrRegistry:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- the registry side --------------------------------------------------------------------------
 

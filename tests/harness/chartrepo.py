@@ -18,7 +18,6 @@ import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +27,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from harness import Credentials
 from harness.background import BackgroundLoop, listen
 from harness.charts import DEFAULT_DESCRIPTION, build_chart, build_index, chart_digest, chart_filename, index_entry
+from harness.closing import Closing
 from harness.pki import PKI
 
 INDEX_CONTENT_TYPE = "application/x-yaml"
@@ -104,7 +104,7 @@ class _State:
     index: _File | None = None  # set explicitly; None: generated from ``entries``
 
 
-class ChartRepository:
+class ChartRepository(Closing):
     """A chart repository on ``127.0.0.1:<free port>`` until ``close`` (or the ``with`` block ends).
 
     ``url`` is the repository URL as a user would configure it: no trailing slash (the product must
@@ -345,14 +345,6 @@ class ChartRepository:
 
     def close(self) -> None:
         self._background.close()
-
-    def __enter__(self) -> ChartRepository:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _server_ssl_context(self) -> ssl.SSLContext | None:
         if not self.tls:

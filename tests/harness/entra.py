@@ -36,13 +36,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Literal
 
 import jwt
 from aiohttp import web
 
 from harness.background import BackgroundLoop, listen
+from harness.closing import Closing
 from harness.jwtissuer import JwtIssuer
 from harness.pki import PKI
 
@@ -131,7 +131,7 @@ class EntraRequest:
     token: str | None
 
 
-class EntraID:
+class EntraID(Closing):
     """Entra ID on two loopback listeners: IMDS on http, the tenant's v2 endpoints on https.
 
     Knobs (plain attributes): ``lifetime`` (seconds an access token is valid, default 3600),
@@ -243,14 +243,6 @@ class EntraID:
         self._background.close()
         if self._owned_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> EntraID:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- internals ----------------------------------------------------------------------------------
 

@@ -22,8 +22,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 import yarl
@@ -31,6 +29,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from harness.background import STOP_TIMEOUT, BackgroundLoop, listen
+from harness.closing import Closing
 from harness.registry import Registry, client_ssl_context
 
 BLOB_PATH = r"/blobs/[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"
@@ -287,7 +286,7 @@ class BlobHost(Recorder):
         self.url = f"http://{self.host}"
 
 
-class FaultProxy:
+class FaultProxy(Closing):
     """Forwards to ``upstream`` on ``127.0.0.1:<free port>`` and misbehaves only where a rule says so."""
 
     def __init__(self, upstream: Registry, *, blob_host: bool = True) -> None:
@@ -335,14 +334,6 @@ class FaultProxy:
 
     def close(self) -> None:
         self._background.close(self._close_session)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _start(self, sockets: list[socket.socket]) -> None:
         self._background.call(self._open_session())

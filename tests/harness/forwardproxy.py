@@ -32,11 +32,11 @@ import threading
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from types import TracebackType
 from urllib.parse import quote, urlsplit
 
 from harness import Credentials
 from harness.background import STOP_TIMEOUT, BackgroundLoop, listen
+from harness.closing import Closing
 from harness.pki import REGISTRY_NAME
 from harness.registry import Registry
 
@@ -118,7 +118,7 @@ class _Head:
         return [(key, value) for key, value in self.headers if key.lower() not in _HOP_BY_HOP | named]
 
 
-class ForwardProxy:
+class ForwardProxy(Closing):
     """A forward proxy on ``127.0.0.1:<free port>`` until ``close`` (or the ``with`` block ends)."""
 
     def __init__(
@@ -185,14 +185,6 @@ class ForwardProxy:
 
     def close(self) -> None:
         self._background.close(self._stop)
-
-    def __enter__(self) -> ForwardProxy:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     async def _start(self, sock: socket.socket) -> asyncio.Server:
         return await asyncio.start_server(self._handle, sock=sock, limit=_CHUNK)

@@ -61,13 +61,13 @@ import secrets
 import ssl
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 from typing import Final
 
 from aiohttp import web
 
 from harness import Credentials
 from harness.background import BackgroundLoop, listen
+from harness.closing import Closing
 from harness.faultproxy import RecordedRequest, Recorder, Tally
 from harness.images import OCI_INDEX, OCI_MANIFEST, Blob, Manifest, make_artifact, sha256_digest
 from harness.pki import PKI
@@ -156,7 +156,7 @@ def _cut(request: web.Request) -> web.StreamResponse:
     return web.StreamResponse()
 
 
-class HostileRegistry:
+class HostileRegistry(Closing):
     """The hostile registry on ``127.0.0.1:<port>`` and its attacker on ``localhost:<port>``, until ``close``.
 
     ``credentials`` turns on Basic auth, or with ``bearer`` the token flow (opaque tokens issued
@@ -283,14 +283,6 @@ class HostileRegistry:
     def close(self) -> None:
         self._mute.close()
         self._background.close()
-
-    def __enter__(self) -> HostileRegistry:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- serving ----------------------------------------------------------------------------------
 

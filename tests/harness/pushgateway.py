@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.closing import Closing
 from harness.scripted import ScriptedServer
 
 __all__ = ["Push", "PushgatewayStandIn"]
@@ -34,7 +33,7 @@ class Push:
     families: dict[str, Metric]
 
 
-class PushgatewayStandIn:
+class PushgatewayStandIn(Closing):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pushes: list[Push] = []
@@ -68,11 +67,3 @@ class PushgatewayStandIn:
 
     def close(self) -> None:
         self._server.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()

@@ -18,13 +18,12 @@ import struct
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from harness.background import BackgroundLoop, listen
+from harness.closing import Closing
 
 __all__ = ["RESET", "Handler", "RawServer", "Script", "ScriptedServer", "Seen", "Serve", "ServeRaw"]
 
@@ -69,7 +68,7 @@ class _Log:
             return list(self._seen)
 
 
-class _Server:
+class _Server(Closing):
     def __init__(self, scheme: str, host: str = "127.0.0.1") -> None:
         self._sock = listen(host)
         self.port: int = self._sock.getsockname()[1]
@@ -88,14 +87,6 @@ class _Server:
 
     async def _cleanup(self) -> None:
         return None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 class ScriptedServer(_Server):

@@ -30,7 +30,6 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 from aiohttp import web
@@ -47,6 +46,7 @@ from tuf.api.metadata import (
 )
 
 from harness.background import BackgroundLoop
+from harness.closing import Closing
 
 __all__ = [
     "DEFAULT_LIFETIME",
@@ -103,7 +103,7 @@ def _bind(port: int = 0) -> socket.socket:
     return sock
 
 
-class TufRepository:
+class TufRepository(Closing):
     """A TUF repository on ``http://127.0.0.1:<free port>`` until ``close`` (or the ``with`` block ends).
 
     ``targets`` are published as version 1 of every role. ``url`` is the metadata base URL (no
@@ -267,14 +267,6 @@ class TufRepository:
 
     def close(self) -> None:
         self._background.close(self._stop)
-
-    def __enter__(self) -> TufRepository:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     async def _start(self, sock: socket.socket) -> None:
         app = web.Application()
