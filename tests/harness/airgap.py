@@ -13,9 +13,9 @@ import yaml
 from harness import images
 from harness.referrers import SBOM, publish_referrers, referrer
 from harness.registry import Registry
-from harness.runner import FLUXMIRROR, Run
+from harness.runner import FLUXMIRROR, Run, entry
 
-__all__ = ["flip_a_layer_byte", "member_span", "mirrored", "run", "seed", "write_config"]
+__all__ = ["export_tar", "flip_a_layer_byte", "member_span", "mirror_config", "mirrored", "run", "seed", "write_config"]
 
 
 def run(tmp_path: Path, *argv: str, stdin: str | None = None) -> Run:
@@ -32,6 +32,19 @@ def write_config(tmp_path: Path, artifacts: list[dict[str, Any]], name: str = "m
         yaml.safe_dump({"apiVersion": "mirror.plugin.fluxcd.io/v1beta1", "kind": "Config", "artifacts": artifacts})
     )
     return path
+
+
+def mirror_config(tmp_path: Path, source: Registry, destination: Registry, repo: str) -> Path:
+    """The air-gap tests' usual config: every tag of `repo` to `mirror/app` at `destination`."""
+    return write_config(tmp_path, [entry(source, destination, repo, "mirror/app", selector={"limit": 0})])
+
+
+def export_tar(tmp_path: Path, config: Path) -> Path:
+    """`export CONFIG --to <tmp_path>/archive.tar`, which must succeed; the archive's path."""
+    archive = tmp_path / "archive.tar"
+    done = run(tmp_path, "export", str(config), "--to", str(archive))
+    assert done.code == 0, done.stdout + done.stderr
+    return archive
 
 
 def seed(registry: Registry, repo: str) -> dict[str, images.Manifest]:

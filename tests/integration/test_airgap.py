@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from harness import images
-from harness.airgap import flip_a_layer_byte, mirrored, run, seed, write_config
+from harness.airgap import export_tar, flip_a_layer_byte, mirror_config, mirrored, run, seed, write_config
 from harness.referrers import SBOM, fallback_tag
 from harness.registry import Registry, RegistryFactory
 from harness.runner import FLUXMIRROR, entry, sync
@@ -159,9 +159,8 @@ def test_a_flipped_byte_fails_only_its_tag_and_verify_only_reports_it(
 ) -> None:
     pushed = seed(registry, unique_repo)
     far = registry_factory()
-    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
-    archive = tmp_path / "archive.tar"
-    assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
+    config = mirror_config(tmp_path, registry, far, unique_repo)
+    archive = export_tar(tmp_path, config)
     flip_a_layer_byte(archive, pushed["1.0.0"].layers[1].digest)
 
     checked = run(tmp_path, "import", str(archive), "--verify-only", "-o", "json")
@@ -184,8 +183,7 @@ def test_a_flipped_byte_fails_only_its_tag_and_verify_only_reports_it(
 def test_a_truncated_tar_is_one_line(tmp_path: Path, registry: Registry, unique_repo: str) -> None:
     seed(registry, unique_repo)
     config = write_config(tmp_path, [entry(registry, registry, unique_repo, "far/app", selector={"limit": 0})])
-    archive = tmp_path / "archive.tar"
-    assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
+    archive = export_tar(tmp_path, config)
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])
     done = run(tmp_path, "import", str(archive))
@@ -220,7 +218,7 @@ def test_volumes_are_complete_layouts_importable_in_any_order(
     pushed = seed(registry, unique_repo)
     far = registry_factory()
     destination = f"{far.host}/mirror/app"
-    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
+    config = mirror_config(tmp_path, registry, far, unique_repo)
     target = tmp_path / "archive.tar"
     split = 120_000
     exported = run(tmp_path, "export", str(config), "--to", str(target), "--split-size", str(split), "-o", "json")
@@ -268,7 +266,7 @@ def test_a_delta_ships_only_what_the_receipt_lacks(
     first = images.make_image([3000, 50_000], seed=81)
     images.push(registry, unique_repo, "1.0.0", first)
     far, empty = registry_factory(), registry_factory()
-    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
+    config = mirror_config(tmp_path, registry, far, unique_repo)
     a, b, receipt = tmp_path / "a.tar", tmp_path / "b.tar", tmp_path / "receipt.tar"
     assert run(tmp_path, "export", str(config), "--to", str(a)).code == 0
     imported = run(tmp_path, "import", str(a), "--receipt-out", str(receipt), "-o", "json")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from harness import images
-from harness.airgap import flip_a_layer_byte, member_span, mirrored, run, seed, write_config
+from harness.airgap import export_tar, flip_a_layer_byte, member_span, mirror_config, mirrored, seed, write_config
 from harness.referrers import SBOM
 from harness.registry import Registry, RegistryFactory
 from harness.runner import FLUXMIRROR, entry
@@ -64,9 +64,8 @@ def test_stdout_is_the_same_tar_as_a_file_and_a_second_import_pushes_nothing(
 ) -> None:
     seed(registry, unique_repo)
     far = registry_factory()
-    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
-    archive = tmp_path / "archive.tar"
-    assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
+    config = mirror_config(tmp_path, registry, far, unique_repo)
+    archive = export_tar(tmp_path, config)
     streamed = subprocess.run(
         [str(FLUXMIRROR), "export", str(config), "--to", "-"], capture_output=True, timeout=120, check=True
     )
@@ -86,9 +85,8 @@ def test_a_dry_run_reads_only_the_front_of_the_pipe(
 ) -> None:
     seed(registry, unique_repo)
     far = registry_factory()
-    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
-    archive = tmp_path / "archive.tar"
-    assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
+    config = mirror_config(tmp_path, registry, far, unique_repo)
+    archive = export_tar(tmp_path, config)
     index_at, index_size = member_span(archive, "index.json")
     front = archive.read_bytes()[: index_at + index_size + 511]  # everything after index.json is cut
     done = piped(["import", "-", "--dry-run", "-o", "json"], front)
@@ -103,9 +101,8 @@ def test_a_pipe_cut_mid_layer_fails_only_the_tags_past_the_cut(
 ) -> None:
     pushed = seed(registry, unique_repo)
     far = registry_factory()
-    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
-    archive = tmp_path / "archive.tar"
-    assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
+    config = mirror_config(tmp_path, registry, far, unique_repo)
+    archive = export_tar(tmp_path, config)
     big_layer = pushed["2.0.0"].layers[1].digest  # blobs follow the index order: 1.0.0's come first
     offset, size = member_span(archive, "blobs/" + big_layer.replace(":", "/"))
     done = piped(["import", "-", "-o", "json"], archive.read_bytes()[: offset + size // 2])
@@ -123,9 +120,8 @@ def test_verify_only_from_a_pipe_names_the_broken_tag(
 ) -> None:
     pushed = seed(registry, unique_repo)
     far = registry_factory()
-    config = write_config(tmp_path, [entry(registry, far, unique_repo, "mirror/app", selector={"limit": 0})])
-    archive = tmp_path / "archive.tar"
-    assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
+    config = mirror_config(tmp_path, registry, far, unique_repo)
+    archive = export_tar(tmp_path, config)
     flip_a_layer_byte(archive, pushed["1.0.0"].layers[1].digest)
     done = piped(["import", "-", "--verify-only", "-o", "json"], archive.read_bytes())
     assert done.returncode == 1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from harness import images
-from harness.airgap import mirrored, run, write_config
+from harness.airgap import export_tar, mirrored, run, write_config
 from harness.faultproxy import CorruptDownload, CutDownload, FaultProxy, Stall
 from harness.registry import Registry, RegistryFactory
 from harness.runner import FLUXMIRROR, entry
@@ -129,8 +129,7 @@ def test_a_killed_import_reruns_without_resending_what_landed(
         config = write_config(
             tmp_path, [entry(registry, destination, unique_repo, "mirror/app", selector={"limit": 0})]
         )
-        archive = tmp_path / "archive.tar"
-        assert run(tmp_path, "export", str(config), "--to", str(archive)).code == 0
+        archive = export_tar(tmp_path, config)
         held = second.layers[0].digest
         proxy.add(Stall(seconds=120, method="PUT", path="/blobs/uploads/", query=held))
         child = subprocess.Popen(
