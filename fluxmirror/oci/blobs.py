@@ -1,15 +1,19 @@
 """Blob transfer between registries: exists, mount, or a digest-checked upload.
 
-A small blob (up to `WHOLE_MAX`, and no larger than the chunk size, if any) is read whole while its
-upload session opens, checked against its digest, and sent in the one `PUT ?digest=` that commits
-it: one request and two round trips fewer than a PATCH fed by the download and an empty PUT, and a
-body that does not match is never sent (docs/sync.md#copy-sequence).
+A small blob (up to `WHOLE_MAX`, and no larger than the chunk size, if any) takes two requests: a
+POST that asks the registry to mount it (from a sibling repository that has it, or else from the
+destination repository itself, which a registry answers with 201 when it already holds the blob,
+so the POST doubles as the existence check), while the source read starts beside it; then one
+`PUT ?digest=` that streams the body and commits it. Its last piece is held back until the content
+hashes to the digest, so a body that does not match never reaches the registry whole
+(docs/sync.md#copy-sequence).
 
-A larger one is streamed: the source is read once, each byte hashed the first time it is seen, and
-sent to the destination in one PATCH (or in `maxChunkSize` pieces). If either side breaks mid-way,
-the destination is asked how much it holds (its upload `Range`) and the source is re-opened from
-there with a `Range` request, so neither side starts over. The upload is committed (`PUT ?digest=`)
-only after the hash matches; on a mismatch it is cancelled and nothing is committed.
+A larger one is first looked for (HEAD), then streamed: the source is read once, each byte hashed
+the first time it is seen, and sent to the destination in one PATCH (or in `maxChunkSize` pieces).
+If either side breaks mid-way, the destination is asked how much it holds (its upload `Range`) and
+the source is re-opened from there with a `Range` request, so neither side starts over. The upload
+is committed (`PUT ?digest=`) only after the hash matches; on a mismatch it is cancelled and
+nothing is committed.
 
 With an `UploadJournal` (`--state-dir`), a streamed upload records each completed chunk's
 `Location`, and a later run continues that session where the registry says it stands
@@ -52,9 +56,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 READ_CHUNK: Final = 1024 * 1024
-WHOLE_MAX: Final = 1024 * 1024
-"""Blobs up to this size are sent whole in the committing PUT. Most config blobs and small layers
-are far below it, and 1 MiB in memory per transfer is what a streamed one holds in flight anyway."""
+WHOLE_MAX: Final = 8 * 1024 * 1024
+"""Blobs up to this size are streamed in the one PUT that commits them. Config blobs and most small
+layers are below it; a PUT cut mid-way cannot be continued, so this is also the most a cut (or a
+CronJob killed at its deadline) makes a run send again. Nothing of it is held in memory."""
 MAX_RESUMES: Final = 5
 ABANDON_SECONDS: Final = 5.0
 # What a registry says of an upload session it no longer has, or whose state it refuses: a recorded
@@ -114,12 +119,14 @@ async def blob_exists(client: RegistryClient, repository: str, digest: str) -> b
 
 
 async def _start_upload(client: RegistryClient, repository: str, digest: str, mount_from: str | None) -> str | None:
-    """Open an upload session (its Location), or mount the blob (None) when `mount_from` allows."""
+    """Open an upload session (its Location), or mount the blob (None) when `mount_from` allows.
+    `mount_from` may be `repository` itself: then a 201 says the repository already holds the blob."""
     scopes = [push_scope(repository)]
     path = f"/v2/{repository}/blobs/uploads/"
     params: list[tuple[str, str]] = []
     if mount_from:
-        scopes.append(pull_scope(mount_from))
+        if mount_from != repository:  # pull on the repository itself is part of push
+            scopes.append(pull_scope(mount_from))
         params = [("mount", digest), ("from", mount_from)]
     try:
         async with client.request(
@@ -222,12 +229,18 @@ class _SourceCursor:
         self._chunks = resuming_read(source, blob, start, blob.size, bandwidth=bandwidth)
         self.position = start
         self._pending = b""
+        self._first: asyncio.Task[bytes] | None = None
+
+    def start(self) -> None:
+        """Ask the source for its first bytes now, before they are wanted (the blob must not be empty)."""
+        self._first = asyncio.ensure_future(anext(self._chunks))
 
     async def take(self, end: int) -> AsyncIterator[bytes]:
         """The blob's next bytes, up to `end`."""
         while self.position < end:
             if not self._pending:
-                self._pending = await anext(self._chunks)
+                first, self._first = self._first, None
+                self._pending = await (first if first is not None else anext(self._chunks))
             piece, self._pending = self._pending, b""
             if len(piece) > end - self.position:
                 piece, self._pending = piece[: end - self.position], piece[end - self.position :]
@@ -237,13 +250,25 @@ class _SourceCursor:
     async def close(self) -> None:
         """Release the source request. A read still under way belongs to the PATCH whose body it
         feeds, which aiohttp is cancelling: it unwinds there, through the same request's exit."""
+        if self._first is not None:  # started, never wanted: its failure, if any, is no news
+            self._first.cancel()
+            await asyncio.wait({self._first})
+            if not self._first.cancelled():
+                self._first.exception()
+            self._first = None
         with contextlib.suppress(RuntimeError):  # "aclose(): asynchronous generator is already running"
             await self._chunks.aclose()
 
 
+def _sent_whole(size: int, chunk_size: int) -> bool:
+    """Whether a blob goes in the one PUT that commits it, rather than in PATCHes."""
+    return size <= WHOLE_MAX and (not chunk_size or size <= chunk_size)
+
+
 class _Upload:
-    """One upload session: the position each side has reached, the running hash, and whether the
-    session in hand is the one the journal holds (a recorded session outlives a cancelled run)."""
+    """One upload: the session in hand (`location`), the position each side has reached, the running
+    hash, and whether that session is the one the journal holds (a recorded session outlives a
+    cancelled run)."""
 
     def __init__(
         self,
@@ -262,10 +287,11 @@ class _Upload:
         self.blob = blob
         self.journal = journal
         self.key = key
+        self.location = ""
         self.hasher = new_hasher(blob.digest)
         self.hashed = 0
         self.recorded = False
-        self.source_failure: Exception | None = None  # why the body of the current PATCH stopped, if it did
+        self.source_failure: Exception | None = None  # why the body of the current request stopped, if it did
         self._cursor: _SourceCursor | None = None
 
     async def body(self, start: int, end: int) -> AsyncIterator[bytes]:
@@ -288,6 +314,45 @@ class _Upload:
             # the source's own error, so the row names it and the upload is not resumed in vain.
             self.source_failure = exc
             raise
+
+    async def checked_body(self) -> AsyncIterator[bytes]:
+        """The whole blob for the PUT that commits it, its last piece held back until the content
+        hashes to the digest: a body that does not match never reaches the registry whole, so the
+        registry cannot commit it, and the request fails with the mismatch."""
+        last = b""
+        async for piece in self.body(0, self.blob.size):
+            if last:
+                yield last
+            last = piece
+        try:
+            self.verify()
+        except DigestMismatchError as exc:
+            self.source_failure = exc
+            raise
+        if last:
+            yield last
+
+    def verify(self) -> None:
+        actual = f"{self.blob.digest.partition(':')[0]}:{self.hasher.hexdigest()}"
+        if self.hashed != self.blob.size or actual != self.blob.digest:
+            raise DigestMismatchError(f"blob {self.blob.digest}: content hashes to {actual}")
+
+    async def whole(self, mount_from: str | None) -> Placement:
+        """Place a small blob in two requests. The POST asks for a mount from `mount_from`, or else
+        from the destination repository itself, whose 201 says it holds the blob already (the HEAD
+        a larger blob starts with). In that second case the source read starts beside the POST, so
+        the PUT's body is on its way when the session opens; if the blob turns out to be there, the
+        read is dropped (at most the blob's size was fetched for nothing, usually a round trip's worth)."""
+        if not mount_from and self.blob.size:
+            self._cursor = _SourceCursor(self.source, self.blob, 0, self.bandwidth)
+            self._cursor.start()
+        location = await _start_upload(
+            self.destination, self.repository, self.blob.digest, mount_from or self.repository
+        )
+        if location is None:
+            return Placement.MOUNTED if mount_from else Placement.EXISTING
+        await self.push(location, 0, 0)
+        return Placement.PUSHED
 
     async def resumed(self) -> tuple[str, int] | None:
         """The session an earlier run recorded, continued where the registry says it stands, or None
@@ -314,71 +379,107 @@ class _Upload:
                 self.recorded = True
                 return location, held
             stale = f"the registry holds {held} bytes, {recorded.offset} were recorded"
-            await self.abandon(location)
+            await _abandon(self.destination, self.repository, self.blob.digest, location)
         log.info("recorded upload of %s is stale, starting a new one: %s", self.blob.digest, stale)
         await self.journal.forget(self.key)
         return None
 
-    async def patch(self, location: str, start: int, end: int, chunked: bool) -> str:
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(end - start)}
-        if chunked or start:
-            headers["Content-Range"] = f"{start}-{end - 1}"
+    async def transmit(
+        self, method: str, start: int, end: int, headers: dict[str, str], params: list[tuple[str, str]] | None = None
+    ) -> str:
+        """Send bytes [start, end) to the session in hand (a PATCH, or the committing PUT of a whole
+        blob); returns the Location to go on at. A failure of the body's own read is raised as itself."""
+        headers["Content-Length"] = str(end - start)
         self.source_failure = None
+        committing = method == "PUT"
         try:
             async with self.destination.request(
-                "PATCH",
-                location,
+                method,
+                self.location,
                 repository=self.repository,
                 scopes=[push_scope(self.repository)],
                 headers=headers,
-                data=self.body(start, end),
-                ok=(202, 201, 204),
+                params=params,
+                data=self.checked_body() if committing else self.body(start, end),
+                ok=(201, 204) if committing else (202, 201, 204),
             ) as response:
-                return response.headers.get("Location", location)
+                return response.headers.get("Location", self.location)
         except NetworkError:
             if self.source_failure is not None:
                 raise self.source_failure from None
             raise
 
-    async def send(self, location: str, chunk_size: int, offset: int) -> str:
+    async def send(self, chunk_size: int, offset: int) -> None:
         """Send every byte from `offset` on, resuming where the registry says it stands after a break
         (or starting a new session when it lost ours), and recording each completed chunk's
-        `Location`; returns the Location to commit at."""
+        `Location`; leaves `location` where to commit."""
         size, resumes = self.blob.size, 0
         while offset < size:
             end = min(size, offset + chunk_size) if chunk_size else size
+            headers = {"Content-Type": "application/octet-stream"}
+            if chunk_size or offset:
+                headers["Content-Range"] = f"{offset}-{end - 1}"
             try:
-                location = await self.patch(location, offset, end, chunked=bool(chunk_size))
+                self.location = await self.transmit("PATCH", offset, end, headers)
             except NetworkError as exc:
                 resumes += 1
                 if resumes > MAX_RESUMES or not exc.temporary or exc is self.source_failure:
                     raise
-                offset, location = await self._resume_point(location, exc)
+                offset = await self._resume_point(exc)
                 continue
             offset = end
             if offset < size:
-                self.recorded = await self.journal.record(self.key, RecordedUpload(location, offset))
-        return location
+                self.recorded = await self.journal.record(self.key, RecordedUpload(self.location, offset))
 
-    async def _resume_point(self, location: str, cause: NetworkError) -> tuple[int, str]:
+    async def send_whole(self) -> None:
+        """Stream the whole blob in the PUT that commits it. A PUT cut mid-way cannot be continued
+        (distribution also refuses the session's URL after it): the blob goes again, read again from
+        the source, in a new session, up to `MAX_RESUMES` times."""
+        resumes = 0
+        while True:
+            try:
+                headers = {"Content-Type": "application/octet-stream"}
+                await self.transmit("PUT", 0, self.blob.size, headers, [("digest", self.blob.digest)])
+                return
+            except NetworkError as exc:
+                resumes += 1
+                if resumes > MAX_RESUMES or not exc.temporary or exc is self.source_failure:
+                    raise
+                log.info("upload of %s was cut; sending it again in a new session: %s", self.blob.digest, exc)
+            await self.abandon()
+            self.location = await self._new_session()
+
+    async def _resume_point(self, cause: NetworkError) -> int:
         try:
-            offset, location = await _uploaded_bytes(self.destination, self.repository, location)
+            offset, self.location = await _uploaded_bytes(self.destination, self.repository, self.location)
             log.info("resuming upload of %s at byte %d: %s", self.blob.digest, offset, cause)
-            return offset, location
+            return offset
         except RegistryError as exc:
             if exc.status not in _LOST_SESSION:
                 raise
         log.info("upload session of %s was lost; starting a new one: %s", self.blob.digest, cause)
-        fresh = await _start_upload(self.destination, self.repository, self.blob.digest, None)
-        assert fresh is not None  # no mount was asked for
+        self.location = await self._new_session()
         self.recorded = False  # the journal still names the lost session
-        return 0, fresh
+        return 0
 
-    async def commit(self, location: str) -> None:
-        actual = f"{self.blob.digest.partition(':')[0]}:{self.hasher.hexdigest()}"
-        if self.hashed != self.blob.size or actual != self.blob.digest:
-            raise DigestMismatchError(f"blob {self.blob.digest}: content hashes to {actual}")
-        await _commit(self.destination, self.repository, self.blob.digest, location, b"")
+    async def _new_session(self) -> str:
+        location = await _start_upload(self.destination, self.repository, self.blob.digest, None)
+        assert location is not None  # no mount was asked for
+        return location
+
+    async def commit(self) -> None:
+        """`PUT <location>?digest=`, empty, after the PATCHes carried every byte."""
+        self.verify()
+        async with self.destination.request(
+            "PUT",
+            self.location,
+            repository=self.repository,
+            scopes=[push_scope(self.repository)],
+            params=[("digest", self.blob.digest)],
+            headers={"Content-Length": "0"},
+            ok=(201, 204),
+        ):
+            pass
 
     async def close_source(self) -> None:
         if self._cursor is not None:
@@ -386,40 +487,28 @@ class _Upload:
             self._cursor = None
 
     async def push(self, location: str, offset: int, chunk_size: int) -> None:
-        """Send the bytes from `offset` on and commit. A failure abandons the session and drops its
-        record; a cancellation (the job's deadline, the run's signal) leaves a recorded session for
-        the next run and abandons any other."""
+        """Send the bytes from `offset` on to the session at `location` and commit. A failure
+        abandons the session and drops its record; a cancellation (the job's deadline, the run's
+        signal) leaves a recorded session for the next run and abandons any other."""
+        self.location = location
         try:
-            location = await self.send(location, chunk_size, offset)
-            await self.commit(location)
+            if _sent_whole(self.blob.size, chunk_size):
+                await self.send_whole()
+            else:
+                await self.send(chunk_size, offset)
+                await self.commit()
         except asyncio.CancelledError:
             if not self.recorded:
-                await self.abandon(location)
+                await self.abandon()
             raise
         except BaseException:
-            await self.abandon(location)
+            await self.abandon()
             await self.journal.forget(self.key)
             raise
         await self.journal.forget(self.key)
 
-    async def abandon(self, location: str) -> None:
-        await _abandon(self.destination, self.repository, self.blob.digest, location)
-
-
-async def _commit(client: RegistryClient, repository: str, digest: str, location: str, body: bytes) -> None:
-    """`PUT <location>?digest=`: empty after PATCHes, or carrying a small blob's whole body."""
-    headers = {"Content-Type": "application/octet-stream"} if body else {"Content-Length": "0"}
-    async with client.request(
-        "PUT",
-        location,
-        repository=repository,
-        scopes=[push_scope(repository)],
-        params=[("digest", digest)],
-        headers=headers,
-        data=body or None,
-        ok=(201, 204),
-    ):
-        pass
+    async def abandon(self) -> None:
+        await _abandon(self.destination, self.repository, self.blob.digest, self.location)
 
 
 async def _abandon(client: RegistryClient, repository: str, digest: str, location: str) -> None:
@@ -442,60 +531,6 @@ async def _cancel(client: RegistryClient, repository: str, digest: str, location
         log.info("could not cancel upload of %s: %s", digest, exc)
 
 
-async def _whole_body(source: BlobSource, blob: Descriptor, bandwidth: Bandwidth | None) -> bytes:
-    """A small blob read whole (a cut download resumed with `Range`, paced by the run's `bandwidth`
-    like every blob body) and checked against its digest."""
-    body = b"".join([piece async for piece in resuming_read(source, blob, 0, blob.size, bandwidth=bandwidth)])
-    check_content(body, blob.digest, f"blob {blob.digest}")
-    return body
-
-
-def _discard(task: asyncio.Task[bytes]) -> None:
-    """Stop a read nobody will use; its failure, if it had one, is no longer news."""
-    task.cancel()
-    task.add_done_callback(lambda done: done.cancelled() or done.exception())
-
-
-async def _send_whole(
-    source: BlobSource,
-    destination: RegistryClient,
-    repository: str,
-    blob: Descriptor,
-    mount_from: str | None,
-    bandwidth: Bandwidth | None,
-) -> Placement:
-    """POST, then one PUT carrying the verified body. The download overlaps the POST unless a mount
-    may make it needless (then it follows a refused mount). A cut PUT is replayed by the client;
-    when the registry has lost the session by then (distribution signs the offset into the upload
-    URL), the body, still in memory, goes again in a new session, up to `MAX_RESUMES` times."""
-    reading = None if mount_from else asyncio.ensure_future(_whole_body(source, blob, bandwidth))
-    location: str | None = None
-    try:
-        location = await _start_upload(destination, repository, blob.digest, mount_from)
-        if location is None:
-            return Placement.MOUNTED
-        body = await (reading or _whole_body(source, blob, bandwidth))
-        resumes = 0
-        while True:
-            try:
-                await _commit(destination, repository, blob.digest, location, body)
-                return Placement.PUSHED
-            except NetworkError as exc:
-                resumes += 1
-                lost = exc.temporary or (isinstance(exc, RegistryError) and exc.status in (400, 404))
-                if resumes > MAX_RESUMES or not lost:
-                    raise
-                log.info("upload session of %s was lost; sending it again in a new one: %s", blob.digest, exc)
-            location = await _start_upload(destination, repository, blob.digest, None)
-            assert location is not None  # no mount was asked for
-    except BaseException:  # a failure, or the job's cancellation: either way the session is abandoned
-        if reading is not None:
-            _discard(reading)
-        if location is not None:
-            await _abandon(destination, repository, blob.digest, location)
-        raise
-
-
 async def transfer_blob(
     source: BlobSource,
     destination: RegistryClient,
@@ -507,24 +542,25 @@ async def transfer_blob(
     journal: UploadJournal = NO_JOURNAL,
     bandwidth: Bandwidth | None = None,
 ) -> Placement:
-    """Make `blob` present in `destination/repository`: sent whole when small, else streamed in one
-    PATCH (`chunk_size` 0) or in PATCHes of at most `chunk_size` bytes. With a `journal`, a streamed
-    upload continues a session an earlier run recorded, and records its own; a small one has
-    nothing worth resuming. Only the bodies' reads are paced by `bandwidth`: the HEAD, POST, PUT (or
-    DELETE) around them never wait on it, and a small blob's PUT goes as soon as its paced read is done."""
+    """Make `blob` present in `destination/repository`: sent whole in its committing PUT when small,
+    else streamed in one PATCH (`chunk_size` 0) or in PATCHes of at most `chunk_size` bytes. With a
+    `journal`, a streamed upload continues a session an earlier run recorded, and records its own; a
+    small one has nothing worth resuming. Only the bodies' reads are paced by `bandwidth`: the HEAD,
+    POST, PUT (or DELETE) around them never wait on it."""
     new_hasher(blob.digest)  # an unknown algorithm is refused before anything is asked or sent
     key = UploadKey(destination.registry, repository, blob.digest, blob.size)
-    if await blob_exists(destination, repository, blob.digest):
-        await journal.forget(key)
-        return Placement.EXISTING
-    if blob.size <= WHOLE_MAX and (not chunk_size or blob.size <= chunk_size):
-        return await _send_whole(source, destination, repository, blob, mount_from, bandwidth)
-    upload = _Upload(source, destination, repository, blob, journal, key, bandwidth)
+    whole = _sent_whole(blob.size, chunk_size)
+    upload = _Upload(source, destination, repository, blob, NO_JOURNAL if whole else journal, key, bandwidth)
     # The source read is the upload's body: one --adaptive slot on each side for the whole copy
-    # (docs/sync.md#adaptive); a small blob's read and PUT above are not nested, and need none.
+    # (docs/sync.md#adaptive).
     source_gate = source.client.gate if isinstance(source, RegistrySource) else None
     async with hold(destination.gate, source_gate):
         try:
+            if whole:
+                return await upload.whole(mount_from)
+            if await blob_exists(destination, repository, blob.digest):
+                await journal.forget(key)
+                return Placement.EXISTING
             resumed = await upload.resumed()
             if resumed is None:
                 location = await _start_upload(destination, repository, blob.digest, mount_from)

@@ -104,7 +104,9 @@ class Mirror:
         assert list((self.state / "uploads").iterdir()) == []
 
     def upload_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.destination.requests if "/blobs/uploads/" in r.path]
+        """The destination's upload requests for the layer (the small config's POST and PUT name its digest)."""
+        config = self.artifact.config.digest
+        return [r for r in self.destination.requests if "/blobs/uploads/" in r.path and config not in r.query]
 
     def uploaded(self) -> int:
         return sum(r.request_bytes for r in self.destination.requests if r.method == "PATCH")

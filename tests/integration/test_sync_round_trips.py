@@ -133,8 +133,11 @@ def test_the_compare_phase_is_not_bound_by_concurrency(
 def test_small_blobs_ride_the_committing_put_and_large_ones_stream(
     tmp_path: Path, registry: Registry, to_far: FaultProxy, unique_repo: str
 ) -> None:
-    """Per blob: a small one is POST, then one PUT carrying it (no PATCH, no empty PUT); one over
-    1 MiB is POST, PATCH, empty PUT. The destination holds the right bytes either way."""
+    """Per blob: a small one is a POST that asks docker-registry to mount it from the repository
+    itself (202: not there, here is a session), then one PUT carrying it (no HEAD, no PATCH, no
+    empty PUT); one over 8 MiB is HEAD, POST, PATCH, empty PUT. The destination holds the right
+    bytes either way. Copied again under another tag, each blob is found there in one request: the
+    small ones' mount POSTs answered 201, the large one's HEAD."""
     artifact = images.make_artifact(seed=73, layer_sizes=(3000, WHOLE_MAX + 1))
     images.push(registry, unique_repo, "1.0.0", artifact)
     destination = to_far.as_registry()
@@ -150,9 +153,20 @@ def test_small_blobs_ride_the_committing_put_and_large_ones_stream(
         large.digest: 0,
     }
     assert [(r.path, r.request_bytes) for r in patches] == [(commits[large.digest].path, large.size)]
-    assert [r.method for r in uploads].count("POST") == 3
-    # the whole exchange with the destination: ping, tag lookup, three blob lookups, and the uploads
-    assert len(to_far.requests) == 1 + 1 + 3 + len(uploads) + 1  # ... and the manifest PUT
+    posts = sorted((r.query, r.status) for r in uploads if r.method == "POST")
+    assert posts == sorted(
+        [(f"mount={d}&from={unique_repo}", 202) for d in (artifact.config.digest, small.digest)] + [("", 202)]
+    )
+    # the whole exchange with the destination: ping, tag lookup, the large blob's lookup, the uploads
+    assert len(to_far.requests) == 1 + 1 + 1 + len(uploads) + 1  # ... and the manifest PUT
     for blob in (artifact.config, small, large):
         assert images.get_blob(destination, unique_repo, blob.digest) == blob.data
     assert images.get_manifest(destination, unique_repo, "1.0.0").digest == artifact.digest
+
+    images.push(registry, unique_repo, "2.0.0", artifact)
+    to_far.clear()
+    again = sync(tmp_path, [entry(registry, destination, unique_repo)])
+    assert (again.code, [(row["tag"], row["status"]) for row in again.rows()]) == (0, [("2.0.0", "copied")])
+    blob_requests = sorted((r.method, r.status) for r in to_far.requests if "/blobs/" in r.path)
+    assert blob_requests == [("HEAD", 200), ("POST", 201), ("POST", 201)]
+    assert images.get_manifest(destination, unique_repo, "2.0.0").digest == artifact.digest

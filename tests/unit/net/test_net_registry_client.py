@@ -185,10 +185,24 @@ async def test_a_mount_asks_one_token_for_both_repositories(
     )
 
     assert placement is Placement.MOUNTED
-    assert [grant.scopes for grant in auth.grants] == [
-        ("repository:team/dst:pull",),  # HEAD: is it there already?
-        ("repository:team/dst:pull,push", "repository:team/src:pull"),
-    ]
+    assert [grant.scopes for grant in auth.grants] == [("repository:team/dst:pull,push", "repository:team/src:pull")]
+
+
+async def test_a_small_blob_asks_one_token_for_its_mount_check_and_upload(
+    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient
+) -> None:
+    """The POST that asks to mount a small blob from its own repository (is it there already?) and
+    the PUT that uploads it share one push token: pull on that repository is part of push."""
+    auth = RegistryAuth.token(TEST_USER)
+    server = oci_registry_factory(auth=auth)
+    data = b"config bytes" * 50
+    blob = Descriptor(media_type="application/octet-stream", digest=_sha256(data), size=len(data))
+
+    placement = await transfer_blob(BytesSource(data), make_client(server.host, USER), "team/dst", blob)
+
+    assert placement is Placement.PUSHED
+    assert [grant.scopes for grant in auth.grants] == [("repository:team/dst:pull,push",)]
+    assert images.get_blob(server.registry, "team/dst", blob.digest, auth=TEST_USER) == data
 
 
 async def test_concurrent_requests_share_one_token_request(
@@ -316,9 +330,10 @@ async def test_no_credential_follows_an_upload_location_to_another_origin(
             ]
         )
     assert [(s.method, s.authorization) for s in home.seen if s.target != "/v2/"] == [
+        ("POST", TEST_USER.basic_header()),  # the small blob: a mount from its own repository, declined
         ("HEAD", TEST_USER.basic_header()),
         ("POST", TEST_USER.basic_header()),
-    ] * 2
+    ]
 
 
 async def test_no_credential_follows_a_blob_redirect_to_another_host(
