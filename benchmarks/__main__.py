@@ -4,7 +4,8 @@ The copy benchmark starts local registries and writes a few gigabytes under /tmp
 benchmark starts one and re-syncs 100 signed tags ten times; the air-gap benchmark exports and
 imports 2 GiB three times over, with up to about 10 GiB of archives under /tmp at once; the WAN
 benchmark runs in network namespaces of its own (root) and takes about half an hour, most of it
-skopeo's. `--quick` shrinks them to smoke checks of a minute or two.
+skopeo's (``FLUXMIRROR_WAN_CASES=copy,capped`` runs only the cases named). `--quick` shrinks them
+to smoke checks of a minute or two.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from benchmarks import airgap, charts, copy, layout, selection, verify, wan
+from benchmarks.copy import BenchmarkError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.only in ("selection", "charts", "layout", "verify") and args.markdown:
         parser.error("--markdown writes the copy, airgap or wan tables; it needs one of those benchmarks")
+    wan_sizes = wan.QUICK if args.quick else wan.FULL
+    if args.only in (None, "wan"):
+        try:
+            wan.chosen_cases(wan_sizes)  # a misspelt FLUXMIRROR_WAN_CASES fails now, not after the other benchmarks
+        except BenchmarkError as why:
+            parser.error(str(why))
 
     if args.only in (None, "selection"):
         print(selection.report(), end="\n\n", flush=True)
@@ -59,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.markdown and args.only == "airgap":
             args.markdown.write_text(gap.markdown())
     if args.only in (None, "wan"):
-        far = wan.run(wan.QUICK if args.quick else wan.FULL)
+        far = wan.run(wan_sizes)
         print(("\n" if args.only is None else "") + far.text())
         if args.markdown and args.only == "wan":
             args.markdown.write_text(far.markdown())

@@ -20,18 +20,22 @@ same runs go over loopback and the capped case is left out (said in the output).
 
 Every tool runs as its own subprocess behind `rusage.py` (wall, CPU, peak RSS), at 40 ms and again
 at 0 ms (the proxies still in the path), so ``(wall − wall at 0 ms) ÷ RTT`` counts the round trips
-that stood on the clock. Before the capped case a plain TCP stream crosses the capped link each
-way (`Link.payload_rates`): what the link delivers as payload, the floor a copy can reach, beside
-bytes ÷ the nominal rate. The proxies count the TCP connections each run opened and the registries'
-access logs the requests it sent. Every result is checked before its time counts: each tag at the
+that stood on the clock. Before the capped case plain TCP streams cross the capped link
+(`Link.payload_rates`), one each way alone and then one each way at the same time: what the link
+delivers as payload. A copy downloads and uploads at once, so the floor it can reach is bytes ÷ the
+slower direction's rate with both loaded; bytes ÷ the nominal rate and ÷ the one-way rate are
+printed beside it. The proxies count the TCP connections each run opened and the registries' access
+logs the requests it sent. Every result is checked before its time counts: each tag at the
 destination has the source's digest (and, for a no-op, still has it), fluxmirror's report says
 `skipped` or `copied` for every tag with the source's digest, and the floor's blobs exist.
 
 The round-trip floor (`Case.round_trips`) is the fewest sequential round trips the work needs,
-times the RTT, plus bytes ÷ the measured payload rate where the link is capped; its model is in
+times the RTT, plus bytes ÷ the payload rate measured both ways at once where the link is capped
+(results written before that probe: the one-way rate); its model is in
 benchmarks/README.md.
 
 The CLI runs as ``python -m fluxmirror`` with this checkout first on ``PYTHONPATH``.
+``FLUXMIRROR_WAN_CASES`` (case keys, comma-separated: ``copy,capped``) runs only those cases.
 """
 
 from __future__ import annotations
@@ -47,11 +51,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from benchmarks.copy import BenchmarkError, Target, check_checkout, measure
 from benchmarks.latency import LatencyProxies
@@ -69,6 +74,9 @@ from benchmarks.localenv import (
     skopeo_version,
 )
 from benchmarks.wanlink import (
+    BOTH_WAYS,
+    FAR_TO_NEAR,
+    NEAR_TO_FAR,
     Link,
     LinkUnavailable,
     inside_private_network,
@@ -77,7 +85,7 @@ from benchmarks.wanlink import (
     unshare_argv,
 )
 
-__all__ = ["FULL", "QUICK", "Case", "Sizes", "WanResults", "run"]
+__all__ = ["CASES_VARIABLE", "FULL", "QUICK", "Case", "Sizes", "WanResults", "chosen_cases", "run"]
 
 RTT_MS = 40
 LOOKUPS_IN_FLIGHT = 16  # per host, in the floor: the compare phase's limit (--compare-concurrency's default)
@@ -91,6 +99,10 @@ SKOPEO, FLUXMIRROR, FLOOR = "skopeo sync", "fluxmirror", "floor (streamed blobs)
 _ACCESS_LOG = {"log": {"accesslog": {"disabled": False}}}
 _REQUEST_LINE = re.compile(rb'"(?:GET|HEAD|POST|PUT|PATCH|DELETE) /v2/')
 KiB = 1 << 10
+CASES_VARIABLE = "FLUXMIRROR_WAN_CASES"  # comma-separated case keys: run only those (while iterating on one)
+# What the capped link's floor divides the bytes by: the qdisc's rate, or the payload rate of the slower
+# direction measured alone, or with the other direction loaded too (a copy's case, and the floor's).
+Basis = Literal["nominal", "one way", "both ways"]
 
 
 @dataclass(frozen=True)
@@ -201,7 +213,9 @@ class Measurement:
 class WanResults:
     sizes: Sizes
     payload: dict[str, int]  # capped case → bytes of blobs and manifests that its copy moves
-    rates: dict[str, dict[str, float]]  # capped case → direction → payload bits/s of one plain TCP stream
+    # capped case → `Link.payload_rates`: direction (alone, or under `BOTH_WAYS`' keys) → payload bits/s;
+    # results written before the both-ways probe have only the one-way keys.
+    rates: dict[str, dict[str, float]]
     measurements: list[Measurement]
     skopeo_version: str
     link: str
@@ -243,18 +257,44 @@ class WanResults:
         seconds = case.round_trips(parallel_entries, lookups, copies) * RTT_MS / 1000
         return seconds + (self.link_seconds(key) or 0.0)
 
-    def payload_rate(self, key: str) -> float | None:
-        """Bits/s the capped link delivers as payload: the slower direction (a copy uses both)."""
-        return min(self.rates[key].values()) if key in self.rates else None
+    def both_ways_measured(self, key: str) -> bool:
+        return all(name in self.rates.get(key, {}) for name in BOTH_WAYS.values())
 
-    def link_seconds(self, key: str, *, nominal: bool = False) -> float | None:
-        """bytes ÷ rate, the capped link's floor: at the measured payload rate, else (or if
-        ``nominal``) at the rate the qdisc is set to, which counts the frames' headers too."""
-        case = self.case(key)
-        if not case.mbit:
+    def payload_rate(self, key: str, basis: Basis = "both ways") -> float | None:
+        """Bits/s the capped link delivers as payload at the slower direction (a copy needs both).
+
+        ``both ways``: with the other direction loaded too, as in a copy, whose downloads and
+        uploads share each direction's queue with the other's ACKs; where the results predate that
+        probe (`both_ways_measured`), the one-way rate stands in.
+        """
+        rates = self.rates.get(key)
+        if not rates:
             return None
-        rate = self.payload_rate(key)
-        return self.payload[key] * 8 / (case.mbit * 1e6 if nominal or rate is None else rate)
+        alone = (NEAR_TO_FAR, FAR_TO_NEAR)
+        loaded = basis == "both ways" and self.both_ways_measured(key)
+        return min(rates[BOTH_WAYS[direction]] if loaded else rates[direction] for direction in alone)
+
+    def link_seconds(self, key: str, basis: Basis = "both ways") -> float | None:
+        """bytes ÷ rate, the capped link's floor: at the measured payload rate (`payload_rate`), else
+        (or at ``nominal``) at the rate the qdisc is set to, which counts the frames' headers too."""
+        case = self.case(key)
+        if not case.mbit or key not in self.payload:
+            return None
+        rate = None if basis == "nominal" else self.payload_rate(key, basis)
+        return self.payload[key] * 8 / (case.mbit * 1e6 if rate is None else rate)
+
+    def _capped_against(self, key: str) -> str:
+        """What the capped target divides by, and fluxmirror's ratios to the other two bases."""
+        if not self.both_ways_measured(key):
+            return "× bytes ÷ the link's one-way payload rate (both ways not measured in these results)"
+        mine = self.find(key, FLUXMIRROR)
+        nominal, alone = self.link_seconds(key, "nominal"), self.link_seconds(key, "one way")
+        beside = (
+            f" ({mine.seconds / nominal:.3f}× nominal, {mine.seconds / alone:.3f}× one way)"
+            if mine and nominal and alone
+            else ""
+        )
+        return "× bytes ÷ the link's payload rate both ways" + beside
 
     def _floor_of(self, m: Measurement) -> float:
         return self.floor_seconds(m.case, m.parallel_entries, m.compare_concurrency or LOOKUPS_IN_FLIGHT, m.concurrency)
@@ -275,13 +315,7 @@ class WanResults:
             ("noop", FLUXMIRROR, "× skopeo", skopeo("noop"), 0.02),
             ("copy", FLUXMIRROR, "× skopeo", skopeo("copy"), 0.05),
             ("copy", _variant(CONCURRENCY_FLAG, TUNED_COPIES), "× skopeo", skopeo("copy"), 0.05),
-            (
-                "capped",
-                FLUXMIRROR,
-                "× bytes ÷ the link's payload rate",
-                self.link_seconds("capped"),
-                1.05,
-            ),
+            ("capped", FLUXMIRROR, self._capped_against("capped"), self.link_seconds("capped"), 1.05),
             ("noop-5000", FLUXMIRROR, "× the round-trip floor", self.floor_seconds("noop-5000"), 3.0),
             ("noop-5000", FLUXMIRROR, "× skopeo", skopeo("noop-5000"), 0.1),
         ]
@@ -363,25 +397,25 @@ class WanResults:
         return rows
 
     def _link_table(self) -> list[tuple[str, ...]]:
-        """The capped cases' runs against bytes ÷ the nominal rate and ÷ the measured payload rate."""
+        """The capped cases' runs against bytes ÷ the nominal rate and ÷ the measured payload rates."""
         rows: list[tuple[str, ...]] = []
         for case in self.sizes.cases:
-            nominal, payload = self.link_seconds(case.key, nominal=True), self.link_seconds(case.key)
-            if nominal is None or payload is None or case.key not in self.rates:
+            if case.key not in self.rates or case.key not in self.payload:
                 continue
-            rate = self.payload_rate(case.key) or 0.0
-            rows.append(
-                (
-                    case.title,
-                    "tool",
-                    f"wall s at {RTT_MS} ms",
-                    "network s",
-                    f"× bytes ÷ {case.mbit} Mbit/s ({nominal:.2f} s)",
-                    f"× bytes ÷ {rate / 1e6:.1f} Mbit/s payload ({payload:.2f} s)",
-                )
-            )
+            bases: tuple[Basis, ...] = ("nominal", "one way", "both ways")
+            if not self.both_ways_measured(case.key):
+                bases = bases[:2]
+            floors = [self.link_seconds(case.key, basis) or 0.0 for basis in bases]
+            said = [
+                f"{case.mbit} Mbit/s"
+                if basis == "nominal"
+                else f"{(self.payload_rate(case.key, basis) or 0.0) / 1e6:.1f} Mbit/s {basis}"
+                for basis in bases
+            ]
+            columns = [f"× bytes ÷ {what} ({floor:.2f} s)" for what, floor in zip(said, floors, strict=True)]
+            rows.append((case.title, "tool", f"wall s at {RTT_MS} ms", "network s", *columns))
             for m in (m for m in self.measurements if m.case == case.key and m.rtt_ms == RTT_MS):
-                ratios = (f"{m.seconds / nominal:.3f}", f"{m.seconds / payload:.3f}")
+                ratios = [f"{m.seconds / floor:.3f}" for floor in floors]
                 rows.append(("", m.tool, f"{m.seconds:.2f}", f"{m.network:.2f}", *ratios))
         return rows
 
@@ -421,19 +455,25 @@ class WanResults:
             line = f"floor, {case.title}: {case.round_trips()} round trips × {RTT_MS} ms"
             if (link := self.link_seconds(case.key)) is not None:
                 rate = self.payload_rate(case.key)
-                said = f"{rate / 1e6:.1f} Mbit/s of payload" if rate else f"{case.mbit} Mbit/s"
+                basis = "both ways" if self.both_ways_measured(case.key) else "one way"
+                said = f"{rate / 1e6:.1f} Mbit/s of payload {basis}" if rate else f"{case.mbit} Mbit/s"
                 line += f" + {self.payload[case.key] / MiB:.1f} MiB ÷ {said} ({link:.2f} s)"
             if self.find(case.key, _variant(PARALLEL_FLAG, PARALLEL_ENTRIES)):
                 line += f"; with {PARALLEL_ENTRIES} entries at once: {case.round_trips(PARALLEL_ENTRIES)} round trips"
             lines.append(line)
         for key, rates in self.rates.items():
             case = self.case(key)
-            each = ", ".join(f"{rate / 1e6:.1f} Mbit/s {direction}" for direction, rate in rates.items())
-            share = min(rates.values()) / (case.mbit or 1) / 1e4
-            lines.append(
-                f"link, {case.title}: one plain TCP stream of {self.sizes.probe_bytes // MiB} MiB each way carried "
-                f"{each} of payload, {share:.1f} % of the nominal rate at the slower (uploads cross near→far)"
+            line = (
+                f"link, {case.title}: plain TCP streams of {self.sizes.probe_bytes // MiB} MiB carried "
+                f"{_said(rates, (NEAR_TO_FAR, FAR_TO_NEAR))} of payload one after the other"
             )
+            if self.both_ways_measured(key):
+                line += f", {_said(rates, BOTH_WAYS.values())} at once"
+                basis = "the slower both-ways rate"
+            else:
+                basis = "the slower one-way rate (both ways at once not measured in these results)"
+            share = (self.payload_rate(key) or 0.0) / (case.mbit or 1) / 1e4
+            lines.append(f"{line}; the floor takes {basis}, {share:.1f} % of the nominal rate")
         return lines
 
     def _tables(self) -> list[list[tuple[str, ...]]]:
@@ -457,6 +497,10 @@ class WanResults:
             lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
         lines += ["", *self._floor_lines(), *self.notes, "", *(f"- {target.line()}" for target in self.targets())]
         return "\n".join(lines) + "\n"
+
+
+def _said(rates: dict[str, float], names: Iterable[str]) -> str:
+    return " and ".join(f"{rates[name] / 1e6:.1f} Mbit/s {name}" for name in names)
 
 
 def _x(seconds: float, baseline: Measurement | None) -> str:
@@ -769,8 +813,21 @@ def _check_report(stdout: str, content: _Content, expect: str) -> None:
 # --- running --------------------------------------------------------------------------------
 
 
+def chosen_cases(sizes: Sizes) -> tuple[Case, ...]:
+    """The cases that ``FLUXMIRROR_WAN_CASES`` names (keys, comma-separated), in their usual order;
+    every case when it is unset or empty. A key no case has is an error, before anything runs."""
+    keys = {key.strip() for key in os.environ.get(CASES_VARIABLE, "").split(",") if key.strip()}
+    if not keys:
+        return sizes.cases
+    known = [case.key for case in sizes.cases]
+    if unknown := sorted(keys - set(known)):
+        raise BenchmarkError(f"{CASES_VARIABLE}: no case {', '.join(unknown)}; the cases are {', '.join(known)}")
+    return tuple(case for case in sizes.cases if case.key in keys)
+
+
 def run(sizes: Sizes = FULL) -> WanResults:
-    """Run the cases in a private network when this machine allows one, else on loopback."""
+    """Run the cases (`chosen_cases`) in a private network when this machine allows one, else on loopback."""
+    chosen_cases(sizes)  # a misspelt case fails here, not after the namespace is set up
     with tempfile.TemporaryDirectory(prefix="fluxmirror-wan-") as scratch:
         result = Path(scratch) / "result.json"
         try:
@@ -790,7 +847,14 @@ def run_here(sizes: Sizes, link: Link, notes: Sequence[str] = ()) -> WanResults:
         bench.prepare()
         if PARALLEL_FLAG not in bench.flags:
             notes.append(f"fluxmirror sync has no {PARALLEL_FLAG} here: the entries case ran one entry at a time")
-        for case in sizes.cases:
+        cases = chosen_cases(sizes)
+        if len(cases) < len(sizes.cases):
+            notes.append(f"{CASES_VARIABLE}: only {', '.join(case.key for case in cases)} ran")
+        for case in cases:
+            if case.skopeo_scaled_from and case.skopeo_scaled_from not in {c.key for c in cases}:
+                notes.append(
+                    f"{case.title}: no skopeo row, it is scaled from {case.skopeo_scaled_from}, which did not run"
+                )
             if case.mbit and not link.cappable:
                 notes.append(f"{case.title}: not run, no link to cap ({link.describe()})")
             elif case.compare_widths and COMPARE_FLAG not in bench.flags:
