@@ -7,7 +7,8 @@ The comparison comes first and holds none of the entry's `--concurrency` copy sl
 `--concurrency`. A tag the comparison settles (up to date, drifted, a dry run's forecast) is done
 there; one that must be written, or whose referrers must be mirrored, or whose comparison failed,
 then takes a copy slot and runs its attempts from that comparison, each later attempt comparing
-afresh.
+afresh. While a tag to copy waits for its slot, it fetches the source manifest its copy starts
+with (docs/sync.md#manifest-lookahead).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from fluxmirror.api.report import Status, TagResult
 from fluxmirror.errors import FluxMirrorError
 from fluxmirror.oci.copy import CopySession
 from fluxmirror.oci.errors import OCIError
+from fluxmirror.oci.manifests import Manifest
 from fluxmirror.sync.destinations import Destination
 from fluxmirror.sync.job import (
     WRITES,
+    CopySlots,
     JobFailure,
     JobSettings,
     deadline_row,
@@ -62,6 +65,7 @@ class LookupLimits:
 class _Comparison:
     digest: str  # the source's
     existing: str | None  # the destination's; None when missing
+    manifest: Manifest | None = None  # the source's, when fetched while waiting for a copy slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +87,9 @@ async def run_tag_job(
     entry: ArtifactEntry,
     planned: PlannedTag,
     settings: JobSettings,
-    slot: asyncio.Semaphore,
+    slots: CopySlots,
 ) -> TagResult:
-    """Run the job to a final row, holding `slot` (one of the entry's copy slots) only when the
+    """Run the job to a final row, holding one of the entry's copy `slots` only when the
     comparison does not settle it; never raises for registry failures."""
     tag, job = planned.tag, _Tag(session, lookups, destination, entry, planned, settings)
     job_id = f"{entry.source}:{tag}"
@@ -100,8 +104,11 @@ async def run_tag_job(
         if isinstance(first, _Comparison) and not _needs_slot(job, first):
             result = await _attempt(job, first)
         else:
-            async with slot:
+            first = await _take_slot(job, first, slots)
+            try:
                 result = await run_with_retries(_attempts(job, first), row_id=tag, job_id=job_id, settings=settings)
+            finally:
+                slots.copying.release()
     if result.status != Status.FAILED:  # a failure has its row and its live line; the log says only successes
         log.info(kv("tag done", src=job_id, status=result.status, elapsed=elapsed_since(started)))
     if planned.verification is not None:  # kept even when the copy failed: the signature was verified
@@ -112,6 +119,33 @@ async def run_tag_job(
 def _needs_slot(job: _Tag, comparison: _Comparison) -> bool:
     """Whether the rest of the job writes anything: a copy, or the referrer step."""
     return decide(comparison.digest, comparison.existing, job.settings) in WRITES or job.planned.referrers is not None
+
+
+async def _take_slot(job: _Tag, first: _Comparison | JobFailure, slots: CopySlots) -> _Comparison | JobFailure:
+    """Acquire a copy slot. While waiting for it, in one of the entry's lookahead places, fetch the
+    source manifest that a copy starts with, so the copy does not begin with that round trip; the
+    place is given up once the slot is taken, so at most `--concurrency` manifests wait."""
+    async with slots.ahead:
+        first = await _with_manifest(job, first)
+        await slots.copying.acquire()
+    return first
+
+
+async def _with_manifest(job: _Tag, first: _Comparison | JobFailure) -> _Comparison | JobFailure:
+    """The comparison with the source manifest, when it says to copy. Fetched as a lookup (the
+    source's compare limit, the job's `--timeout`); if that fails, the copy's own attempt asks
+    again and reports what it gets, so nothing is lost but the head start."""
+    if not isinstance(first, _Comparison) or decide(first.digest, first.existing, job.settings) not in WRITES:
+        return first
+    source = job.entry.source_repository
+    client = job.session.registries.client(source.registry)
+    try:
+        async with asyncio.timeout(job.settings.timeout.total_seconds()), job.lookups(source.registry):
+            manifest = await client.get_manifest(source.path, first.digest)
+    except (FluxMirrorError, TimeoutError) as exc:
+        log.info(kv("manifest lookahead failed", src=f"{job.entry.source}@{first.digest}", err=exc))
+        return first
+    return first if manifest is None else _Comparison(first.digest, first.existing, manifest)
 
 
 async def _first_comparison(job: _Tag) -> _Comparison | JobFailure:
@@ -162,7 +196,9 @@ async def _mirror_tag(job: _Tag, comparison: _Comparison) -> TagResult:
         )
     if status in WRITES:
         try:
-            manifest = await job.session.registries.client(source.registry).get_manifest(source.path, digest)
+            manifest = comparison.manifest or await job.session.registries.client(source.registry).get_manifest(
+                source.path, digest
+            )
             if manifest is None:
                 raise OCIError(f"get manifest {entry.source}@{digest}: MANIFEST_UNKNOWN: manifest unknown")
             await job.destination.write(source, manifest, tag)

@@ -38,7 +38,7 @@ from fluxmirror.oci.resumable import NO_JOURNAL
 from fluxmirror.sync.artifact_job import LookupLimits, run_tag_job
 from fluxmirror.sync.destinations import Destination, LayoutDestination, LayoutExport, RegistryDestination
 from fluxmirror.sync.events import JobOutcome, Progress
-from fluxmirror.sync.job import CANCELED, JobSettings, canceled_row, elapsed_since
+from fluxmirror.sync.job import CANCELED, CopySlots, JobSettings, canceled_row, elapsed_since
 from fluxmirror.sync.logfmt import kv
 from fluxmirror.sync.options import SyncOptions
 from fluxmirror.sync.plan import ArtifactEntry, PlanError, plan_artifact
@@ -101,11 +101,11 @@ class Cancellation:
 @dataclass(frozen=True, slots=True)
 class _Job:
     """A planned job: its row id (tag or chart version), its live-line destination, and how to run
-    it, given one of its entry's `--concurrency` copy slots to hold while it writes."""
+    it, given its entry's `--concurrency` copy slots, one of which it holds while it writes."""
 
     ident: str
     destination: str
-    run: Callable[[JobSettings, asyncio.Semaphore], Awaitable[TagResult]]
+    run: Callable[[JobSettings, CopySlots], Awaitable[TagResult]]
 
 
 def run_connections(options: SyncOptions) -> int:
@@ -211,17 +211,17 @@ CredentialsFactory = Callable[[HttpSession], Awaitable[CredentialSource]]
 raise a `FluxMirrorError` to stop the run before any entry starts."""
 
 
-async def _decided(row: TagResult, settings: JobSettings, slot: asyncio.Semaphore) -> TagResult:
+async def _decided(row: TagResult, settings: JobSettings, slots: CopySlots) -> TagResult:
     """A row settled at plan time (a verification that failed or was deferred): nothing to run."""
-    del settings, slot
+    del settings, slots
     return row
 
 
 async def _in_slot(
-    run: Callable[[JobSettings], Awaitable[TagResult]], settings: JobSettings, slot: asyncio.Semaphore
+    run: Callable[[JobSettings], Awaitable[TagResult]], settings: JobSettings, slots: CopySlots
 ) -> TagResult:
     """A job that holds its copy slot throughout (a chart's: its comparison needs the archive)."""
-    async with slot:
+    async with slots.copying:
         return await run(settings)
 
 
@@ -377,7 +377,7 @@ async def _run_entry(
         return _plan_failed(source, destination, error, progress)
     log.info(kv("entry started", source=source, jobs=len(jobs)))
     settings = JobSettings.of(options, overwrite=overwrite)
-    slots = asyncio.Semaphore(options.concurrency)
+    slots = CopySlots.of(options.concurrency)
 
     async def run(job: _Job) -> TagResult:
         try:

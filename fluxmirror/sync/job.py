@@ -25,6 +25,7 @@ from fluxmirror.sync.options import SyncOptions
 __all__ = [
     "CANCELED",
     "WRITES",
+    "CopySlots",
     "JobFailure",
     "JobSettings",
     "canceled_row",
@@ -40,6 +41,21 @@ log = logging.getLogger(__name__)
 _BACKOFF_SECONDS = 0.2
 CANCELED = "context canceled"
 """Go's `context.Canceled` text: what a job or plan stopped by a signal reports."""
+
+
+@dataclass(frozen=True, slots=True)
+class CopySlots:
+    """An entry's `--concurrency` copy slots (`copying`), and as many places (`ahead`) for jobs
+    waiting for one to fetch the source manifest their copy starts with, so that a copy begins with
+    its blobs rather than a round trip, and no more than `--concurrency` fetched manifests wait in
+    memory (docs/sync.md#manifest-lookahead)."""
+
+    copying: asyncio.Semaphore
+    ahead: asyncio.Semaphore
+
+    @classmethod
+    def of(cls, concurrency: int) -> CopySlots:
+        return cls(asyncio.Semaphore(concurrency), asyncio.Semaphore(concurrency))
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,3 +170,36 @@ def test_small_blobs_ride_the_committing_put_and_large_ones_stream(
     blob_requests = sorted((r.method, r.status) for r in to_far.requests if "/blobs/" in r.path)
     assert blob_requests == [("HEAD", 200), ("POST", 201), ("POST", 201)]
     assert images.get_manifest(destination, unique_repo, "2.0.0").digest == artifact.digest
+
+
+def test_a_copy_waiting_for_its_slot_fetches_its_manifest_ahead(
+    tmp_path: Path, registry: Registry, to_far: FaultProxy, unique_repo: str
+) -> None:
+    """With `--concurrency 1` and three tags to copy, each copy's source manifest is fetched while
+    the copy before it runs (its manifest PUT held 0.4 s), so no copy starts with that round trip;
+    and only one is fetched ahead: the third waits until the first copy is done."""
+    artifacts = {f"1.{minor}.0": images.make_artifact(seed=80 + minor) for minor in range(3)}
+    for tag, artifact in artifacts.items():
+        images.push(registry, unique_repo, tag, artifact)
+    to_far.add(Stall(method="PUT", path="/manifests/", seconds=0.4, times=3))
+    with FaultProxy(upstream=registry) as source:
+        run = sync(
+            tmp_path,
+            [entry(source.as_registry(), to_far.as_registry(), unique_repo, selector=EVERY_TAG)],
+            "--concurrency",
+            "1",
+        )
+        fetched = {
+            r.path.rpartition("/")[2]: r for r in source.requests if r.method == "GET" and "/manifests/" in r.path
+        }
+    assert (run.code, run.summary["copied"]) == (0, 3)
+    pushes = sorted(
+        (r for r in to_far.requests if r.method == "PUT" and "/manifests/" in r.path), key=lambda r: r.started
+    )
+    order = [artifacts[r.path.rpartition("/")[2]].digest for r in pushes]
+    assert sorted(fetched) == sorted(order)  # each manifest fetched once, by digest
+    assert all(not a.overlaps(b) for a, b in zip(pushes, pushes[1:]))  # one copy at a time
+    for before, (push, digest) in enumerate(zip(pushes[:-1], order[1:])):
+        assert fetched[digest].finished < push.finished  # fetched while the copy before it ran
+        if before >= 1:
+            assert fetched[digest].started >= pushes[before - 1].finished  # but not two ahead

@@ -23,7 +23,7 @@ from fluxmirror.oci.errors import DigestMismatchError
 from fluxmirror.sync import engine, job
 from fluxmirror.sync.engine import Cancellation, _Job, _run_entry
 from fluxmirror.sync.events import JobOutcome
-from fluxmirror.sync.job import JobFailure, JobSettings, run_with_retries
+from fluxmirror.sync.job import CopySlots, JobFailure, JobSettings, run_with_retries
 from fluxmirror.sync.options import SyncOptions
 
 DIGEST = "sha256:" + "a" * 64
@@ -187,8 +187,8 @@ def hanging_job(ident: str, started: asyncio.Event) -> _Job:
         await asyncio.sleep(60)
         raise AssertionError("unreachable")
 
-    async def run(job_settings: JobSettings, slot: asyncio.Semaphore) -> TagResult:
-        async with slot:
+    async def run(job_settings: JobSettings, slots: CopySlots) -> TagResult:
+        async with slots.copying:
             return await run_with_retries(attempt, row_id=ident, job_id=f"src:{ident}", settings=job_settings)
 
     return _Job(ident, f"dst:{ident}", run)
