@@ -340,10 +340,12 @@ class _Upload:
     async def whole(self, mount_from: str | None) -> Placement:
         """Place a small blob in two requests. The POST asks for a mount from `mount_from`, or else
         from the destination repository itself, whose 201 says it holds the blob already (the HEAD
-        a larger blob starts with). In that second case the source read starts beside the POST, so
-        the PUT's body is on its way when the session opens; if the blob turns out to be there, the
-        read is dropped (at most the blob's size was fetched for nothing, usually a round trip's worth)."""
-        if not mount_from and self.blob.size:
+        a larger blob starts with). In that second case a registry source's read starts beside the
+        POST, so the PUT's body is on its way when the session opens; if the blob turns out to be
+        there, the read is dropped (at most the blob's size was fetched for nothing, usually a round
+        trip's worth). A local source (an archive, a pipe) has no round trip to hide, and a pipe's
+        blob can be read only once: it is read when the PUT wants it."""
+        if not mount_from and self.blob.size and isinstance(self.source, RegistrySource):
             self._cursor = _SourceCursor(self.source, self.blob, 0, self.bandwidth)
             self._cursor.start()
         location = await _start_upload(

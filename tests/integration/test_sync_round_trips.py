@@ -7,6 +7,7 @@ with `Stall` rules widening the windows, rather than from wall times on a shared
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -198,8 +199,8 @@ def test_a_copy_waiting_for_its_slot_fetches_its_manifest_ahead(
     )
     order = [artifacts[r.path.rpartition("/")[2]].digest for r in pushes]
     assert sorted(fetched) == sorted(order)  # each manifest fetched once, by digest
-    assert all(not a.overlaps(b) for a, b in zip(pushes, pushes[1:]))  # one copy at a time
-    for before, (push, digest) in enumerate(zip(pushes[:-1], order[1:])):
+    assert all(not a.overlaps(b) for a, b in itertools.pairwise(pushes))  # one copy at a time
+    for before, (push, digest) in enumerate(zip(pushes[:-1], order[1:], strict=True)):
         assert fetched[digest].finished < push.finished  # fetched while the copy before it ran
         if before >= 1:
             assert fetched[digest].started >= pushes[before - 1].finished  # but not two ahead

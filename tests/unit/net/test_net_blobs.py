@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from harness import images
-from harness.faultproxy import CutDownload, CutUpload, FaultProxy
+from harness.faultproxy import CutDownload, CutUpload, FaultProxy, Stall
 from registry.fixtures import OCIRegistryFactory
 from registry.server import OCIRegistry
 
@@ -305,4 +305,33 @@ async def test_a_chunked_upload_reads_its_source_in_one_request(
     assert downloads == [(None, blob.size)]
     patches = [e.headers["Content-Range"] for e in destination.exchanges if e.method == "PATCH"]
     assert patches == [f"{start}-{min(start + 64_000, blob.size) - 1}" for start in range(0, blob.size, 64_000)]
+    assert images.get_blob(destination.registry, "dst", blob.digest) == data
+
+
+@pytest.mark.parametrize("there", [False, True], ids=["missing", "there"])
+async def test_a_small_blobs_source_read_starts_beside_its_mount_post(
+    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient, there: bool
+) -> None:
+    """From a registry, a small blob's GET goes out while its POST (held 0.3 s) asks the destination
+    repository for it, so the PUT's body is on its way when the session opens; when the POST finds
+    the blob there, the read is dropped and nothing is uploaded."""
+    source_registry, destination = oci_registry_factory(), oci_registry_factory()
+    data, blob = _pushed_layer(source_registry, "src", 3000, seed=52)
+    if there:
+        images.push(destination.registry, "dst", "v1", images.make_image([3000], seed=52))
+    destination.reset()
+
+    with (
+        FaultProxy(upstream=source_registry.registry, blob_host=False) as source_proxy,
+        FaultProxy(upstream=destination.registry, blob_host=False) as destination_proxy,
+    ):
+        destination_proxy.add(Stall(0.3, method="POST"))
+        source = RegistrySource(make_client(source_proxy.host), "src")
+        placement = await transfer_blob(source, make_client(destination_proxy.host), "dst", blob)
+        [post] = [r for r in destination_proxy.requests if r.method == "POST"]
+        reads = [r for r in source_proxy.requests if r.method == "GET" and r.path.endswith(blob.digest)]
+
+    assert placement is (Placement.EXISTING if there else Placement.PUSHED)
+    assert len(reads) == 1 and reads[0].started < post.finished
+    assert [e.method for e in destination.exchanges if e.target != "/v2/"] == (["POST"] if there else ["POST", "PUT"])
     assert images.get_blob(destination.registry, "dst", blob.digest) == data
