@@ -8,12 +8,12 @@ so the POST doubles as the existence check), while the source read starts beside
 hashes to the digest, so a body that does not match never reaches the registry whole
 (docs/sync.md#copy-sequence).
 
-A larger one is first looked for (HEAD), then streamed: the source is read once, each byte hashed
-the first time it is seen, and sent to the destination in one PATCH (or in `maxChunkSize` pieces).
-If either side breaks mid-way, the destination is asked how much it holds (its upload `Range`) and
-the source is re-opened from there with a `Range` request, so neither side starts over. The upload
-is committed (`PUT ?digest=`) only after the hash matches; on a mismatch it is cancelled and
-nothing is committed.
+A larger one is first looked for (HEAD), then streamed, its source read starting beside the POST
+that opens its upload: the source is read once, each byte hashed the first time it is seen, and
+sent to the destination in one PATCH (or in `maxChunkSize` pieces). If either side breaks mid-way,
+the destination is asked how much it holds (its upload `Range`) and the source is re-opened from
+there with a `Range` request, so neither side starts over. The upload is committed (`PUT ?digest=`)
+only after the hash matches; on a mismatch it is cancelled and nothing is committed.
 
 With an `UploadJournal` (`--state-dir`), a streamed upload records each completed chunk's
 `Location`, and a later run continues that session where the registry says it stands
@@ -343,11 +343,9 @@ class _Upload:
         a larger blob starts with). In that second case a registry source's read starts beside the
         POST, so the PUT's body is on its way when the session opens; if the blob turns out to be
         there, the read is dropped (at most the blob's size was fetched for nothing, usually a round
-        trip's worth). A local source (an archive, a pipe) has no round trip to hide, and a pipe's
-        blob can be read only once: it is read when the PUT wants it."""
-        if not mount_from and self.blob.size and isinstance(self.source, RegistrySource):
-            self._cursor = _SourceCursor(self.source, self.blob, 0, self.bandwidth)
-            self._cursor.start()
+        trip's worth)."""
+        if not mount_from:
+            self.read_ahead()
         location = await _start_upload(
             self.destination, self.repository, self.blob.digest, mount_from or self.repository
         )
@@ -355,6 +353,15 @@ class _Upload:
             return Placement.MOUNTED if mount_from else Placement.EXISTING
         await self.push(location, 0, 0)
         return Placement.PUSHED
+
+    def read_ahead(self) -> None:
+        """Start the source read now, beside the POST that opens the session, so that a registry
+        source's first bytes are on their way when the upload wants them. A local source (an
+        archive, a pipe) has no round trip to hide, and a pipe's blob can be read only once: it is
+        read when the upload wants it."""
+        if self.blob.size and isinstance(self.source, RegistrySource):
+            self._cursor = _SourceCursor(self.source, self.blob, 0, self.bandwidth)
+            self._cursor.start()
 
     async def resumed(self) -> tuple[str, int] | None:
         """The session an earlier run recorded, continued where the registry says it stands, or None
@@ -565,6 +572,8 @@ async def transfer_blob(
                 return Placement.EXISTING
             resumed = await upload.resumed()
             if resumed is None:
+                if not mount_from:  # a mount would make the read needless
+                    upload.read_ahead()
                 location = await _start_upload(destination, repository, blob.digest, mount_from)
                 if location is None:
                     return Placement.MOUNTED
