@@ -308,17 +308,25 @@ async def test_a_chunked_upload_reads_its_source_in_one_request(
     assert images.get_blob(destination.registry, "dst", blob.digest) == data
 
 
-@pytest.mark.parametrize("there", [False, True], ids=["missing", "there"])
-async def test_a_small_blobs_source_read_starts_beside_its_mount_post(
-    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient, there: bool
+@pytest.mark.parametrize(
+    ("size", "there", "sent"),
+    [
+        (3000, False, ["POST", "PUT"]),
+        (3000, True, ["POST"]),
+        (STREAMED, False, ["HEAD", "POST", "PATCH", "PUT"]),
+    ],
+    ids=["small", "small-there", "streamed"],
+)
+async def test_the_source_read_starts_beside_the_post(
+    oci_registry_factory: OCIRegistryFactory, make_client: MakeClient, size: int, there: bool, sent: list[str]
 ) -> None:
-    """From a registry, a small blob's GET goes out while its POST (held 0.3 s) asks the destination
-    repository for it, so the PUT's body is on its way when the session opens; when the POST finds
-    the blob there, the read is dropped and nothing is uploaded."""
+    """From a registry, a blob's GET goes out while the POST that opens its upload (held 0.3 s) is
+    under way, so the body is on its way when the session opens. A small blob's POST asks the
+    destination repository for it: when it is there, the read is dropped and nothing is uploaded."""
     source_registry, destination = oci_registry_factory(), oci_registry_factory()
-    data, blob = _pushed_layer(source_registry, "src", 3000, seed=52)
+    data, blob = _pushed_layer(source_registry, "src", size, seed=52)
     if there:
-        images.push(destination.registry, "dst", "v1", images.make_image([3000], seed=52))
+        images.push(destination.registry, "dst", "v1", images.make_image([size], seed=52))
     destination.reset()
 
     with (
@@ -333,5 +341,5 @@ async def test_a_small_blobs_source_read_starts_beside_its_mount_post(
 
     assert placement is (Placement.EXISTING if there else Placement.PUSHED)
     assert len(reads) == 1 and reads[0].started < post.finished
-    assert [e.method for e in destination.exchanges if e.target != "/v2/"] == (["POST"] if there else ["POST", "PUT"])
+    assert [e.method for e in destination.exchanges if e.target != "/v2/"] == sent
     assert images.get_blob(destination.registry, "dst", blob.digest) == data
