@@ -21,18 +21,20 @@ same runs go over loopback and the capped case is left out (said in the output).
 Every tool runs as its own subprocess behind `rusage.py` (wall, CPU, peak RSS), at 40 ms and again
 at 0 ms (the proxies still in the path), so ``(wall − wall at 0 ms) ÷ RTT`` counts the round trips
 that stood on the clock. Before the capped case plain TCP streams cross the capped link
-(`Link.payload_rates`), one each way alone and then one each way at the same time: what the link
-delivers as payload. A copy downloads and uploads at once, so the floor it can reach is bytes ÷ the
-slower direction's rate with both loaded; bytes ÷ the nominal rate and ÷ the one-way rate are
-printed beside it. The proxies count the TCP connections each run opened and the registries' access
+(`Link.payload_rates`), one each way alone and then one each way at the same time, and then one
+each way at the same time through two of the proxies at the case's delay (`_Bench._link_rates`):
+what the link, and the path a tool's bytes take, deliver as payload. A copy downloads and uploads
+at once, through the proxies, so the floor it can reach is bytes ÷ the slowest direction's rate
+of the two both-ways probes; bytes ÷ the nominal rate, ÷ the one-way rate and ÷ the other
+both-ways rate are printed beside it. The proxies count the TCP connections each run opened and the registries' access
 logs the requests it sent. Every result is checked before its time counts: each tag at the
 destination has the source's digest (and, for a no-op, still has it), fluxmirror's report says
 `skipped` or `copied` for every tag with the source's digest, and the floor's blobs exist.
 
 The round-trip floor (`Case.round_trips`) is the fewest sequential round trips the work needs,
-times the RTT, plus bytes ÷ the payload rate measured both ways at once where the link is capped
-(results written before that probe: the one-way rate); its model is in
-benchmarks/README.md.
+times the RTT, plus bytes ÷ the slower payload rate measured both ways at once where the link is
+capped (`WanResults.floor_basis`; results written before a probe use the rates they have); its
+model is in benchmarks/README.md.
 
 The CLI runs as ``python -m fluxmirror`` with this checkout first on ``PYTHONPATH``.
 ``FLUXMIRROR_WAN_CASES`` (case keys, comma-separated: ``copy,capped``) runs only those cases.
@@ -51,7 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,8 +77,6 @@ from benchmarks.localenv import (
 )
 from benchmarks.wanlink import (
     BOTH_WAYS,
-    FAR_TO_NEAR,
-    NEAR_TO_FAR,
     Link,
     LinkUnavailable,
     inside_private_network,
@@ -85,7 +85,7 @@ from benchmarks.wanlink import (
     unshare_argv,
 )
 
-__all__ = ["CASES_VARIABLE", "FULL", "QUICK", "Case", "Sizes", "WanResults", "chosen_cases", "run"]
+__all__ = ["CASES_VARIABLE", "FULL", "QUICK", "THROUGH_PROXIES", "Case", "Sizes", "WanResults", "chosen_cases", "run"]
 
 RTT_MS = 40
 LOOKUPS_IN_FLIGHT = 16  # per host, in the floor: the compare phase's limit (--compare-concurrency's default)
@@ -101,8 +101,22 @@ _REQUEST_LINE = re.compile(rb'"(?:GET|HEAD|POST|PUT|PATCH|DELETE) /v2/')
 KiB = 1 << 10
 CASES_VARIABLE = "FLUXMIRROR_WAN_CASES"  # comma-separated case keys: run only those (while iterating on one)
 # What the capped link's floor divides the bytes by: the qdisc's rate, or the payload rate of the slower
-# direction measured alone, or with the other direction loaded too (a copy's case, and the floor's).
-Basis = Literal["nominal", "one way", "both ways"]
+# direction measured alone, or with the other direction loaded too (a copy's case), straight across the
+# link or through the latency proxies (a copy's path); the floor takes the slower of the last two.
+Basis = Literal["nominal", "one way", "both ways", "both ways through the proxies"]
+_LOADED: tuple[Basis, ...] = ("both ways", "both ways through the proxies")  # the floor's candidates
+# The bench's keys, beside `Link.payload_rates`' own, for one stream each way at once through the proxies.
+THROUGH_PROXIES = {direction: f"{direction} (both ways, through the proxies)" for direction in BOTH_WAYS}
+_RATE_KEYS: dict[Basis, dict[str, str]] = {
+    "one way": {direction: direction for direction in BOTH_WAYS},
+    "both ways": BOTH_WAYS,
+    "both ways through the proxies": THROUGH_PROXIES,
+}
+_PROBES: dict[Basis, str] = {  # how each measured rate's streams ran, for the printout
+    "one way": "one after the other",
+    "both ways": "one each way at once",
+    "both ways through the proxies": f"one each way at once through two proxies at {RTT_MS // 2} ms each way",
+}
 
 
 @dataclass(frozen=True)
@@ -213,8 +227,8 @@ class Measurement:
 class WanResults:
     sizes: Sizes
     payload: dict[str, int]  # capped case → bytes of blobs and manifests that its copy moves
-    # capped case → `Link.payload_rates`: direction (alone, or under `BOTH_WAYS`' keys) → payload bits/s;
-    # results written before the both-ways probe have only the one-way keys.
+    # capped case → direction (alone, or under `BOTH_WAYS`' or `THROUGH_PROXIES`' keys) → payload bits/s;
+    # results written before a probe lack its keys: before the both-ways one, only the one-way keys.
     rates: dict[str, dict[str, float]]
     measurements: list[Measurement]
     skopeo_version: str
@@ -257,44 +271,48 @@ class WanResults:
         seconds = case.round_trips(parallel_entries, lookups, copies) * RTT_MS / 1000
         return seconds + (self.link_seconds(key) or 0.0)
 
-    def both_ways_measured(self, key: str) -> bool:
-        return all(name in self.rates.get(key, {}) for name in BOTH_WAYS.values())
+    def bases(self, key: str) -> list[Basis]:
+        """The bases these results can divide by: the nominal rate, and each rate they measured."""
+        rates = self.rates.get(key, {})
+        return ["nominal", *(basis for basis, names in _RATE_KEYS.items() if all(n in rates for n in names.values()))]
 
-    def payload_rate(self, key: str, basis: Basis = "both ways") -> float | None:
-        """Bits/s the capped link delivers as payload at the slower direction (a copy needs both).
+    def floor_basis(self, key: str) -> Basis:
+        """The capped floor's basis: the slower of the both-ways rates measured (straight across and
+        through the proxies: a copy loads both directions, and its bytes take the proxies' path);
+        in results that predate both probes, the one-way rate; with nothing measured, the nominal."""
+        measured = self.bases(key)
+        loaded = [basis for basis in _LOADED if basis in measured]
+        return min(loaded, key=lambda basis: self.payload_rate(key, basis) or 0.0) if loaded else measured[-1]
 
-        ``both ways``: with the other direction loaded too, as in a copy, whose downloads and
-        uploads share each direction's queue with the other's ACKs; where the results predate that
-        probe (`both_ways_measured`), the one-way rate stands in.
-        """
-        rates = self.rates.get(key)
-        if not rates:
+    def payload_rate(self, key: str, basis: Basis | None = None) -> float | None:
+        """Bits/s the capped link delivers as payload at the slower direction (a copy needs both), on
+        ``basis`` (the floor's when None); None for the nominal rate or a rate not measured."""
+        basis = basis or self.floor_basis(key)
+        if basis == "nominal" or basis not in self.bases(key):
             return None
-        alone = (NEAR_TO_FAR, FAR_TO_NEAR)
-        loaded = basis == "both ways" and self.both_ways_measured(key)
-        return min(rates[BOTH_WAYS[direction]] if loaded else rates[direction] for direction in alone)
+        return min(self.rates[key][name] for name in _RATE_KEYS[basis].values())
 
-    def link_seconds(self, key: str, basis: Basis = "both ways") -> float | None:
+    def link_seconds(self, key: str, basis: Basis | None = None) -> float | None:
         """bytes ÷ rate, the capped link's floor: at the measured payload rate (`payload_rate`), else
         (or at ``nominal``) at the rate the qdisc is set to, which counts the frames' headers too."""
         case = self.case(key)
         if not case.mbit or key not in self.payload:
             return None
-        rate = None if basis == "nominal" else self.payload_rate(key, basis)
+        rate = self.payload_rate(key, basis)
         return self.payload[key] * 8 / (case.mbit * 1e6 if rate is None else rate)
 
     def _capped_against(self, key: str) -> str:
-        """What the capped target divides by, and fluxmirror's ratios to the other two bases."""
-        if not self.both_ways_measured(key):
-            return "× bytes ÷ the link's one-way payload rate (both ways not measured in these results)"
+        """What the capped target divides by, fluxmirror's ratios to the other bases, and what is missing."""
+        floor, measured = self.floor_basis(key), self.bases(key)
         mine = self.find(key, FLUXMIRROR)
-        nominal, alone = self.link_seconds(key, "nominal"), self.link_seconds(key, "one way")
-        beside = (
-            f" ({mine.seconds / nominal:.3f}× nominal, {mine.seconds / alone:.3f}× one way)"
-            if mine and nominal and alone
-            else ""
-        )
-        return "× bytes ÷ the link's payload rate both ways" + beside
+        others = [
+            f"{mine.seconds / seconds:.3f}× {basis}"
+            for basis in measured
+            if basis != floor and mine and (seconds := self.link_seconds(key, basis))
+        ]
+        missing = [basis for basis in _RATE_KEYS if basis not in measured]
+        said = f"× bytes ÷ the link's payload rate {floor}" + (f" ({', '.join(others)})" if others else "")
+        return said + (f" ({' and '.join(missing)} not measured in these results)" if missing else "")
 
     def _floor_of(self, m: Measurement) -> float:
         return self.floor_seconds(m.case, m.parallel_entries, m.compare_concurrency or LOOKUPS_IN_FLIGHT, m.concurrency)
@@ -402,9 +420,7 @@ class WanResults:
         for case in self.sizes.cases:
             if case.key not in self.rates or case.key not in self.payload:
                 continue
-            bases: tuple[Basis, ...] = ("nominal", "one way", "both ways")
-            if not self.both_ways_measured(case.key):
-                bases = bases[:2]
+            bases = self.bases(case.key)
             floors = [self.link_seconds(case.key, basis) or 0.0 for basis in bases]
             said = [
                 f"{case.mbit} Mbit/s"
@@ -455,7 +471,7 @@ class WanResults:
             line = f"floor, {case.title}: {case.round_trips()} round trips × {RTT_MS} ms"
             if (link := self.link_seconds(case.key)) is not None:
                 rate = self.payload_rate(case.key)
-                basis = "both ways" if self.both_ways_measured(case.key) else "one way"
+                basis = self.floor_basis(case.key)
                 said = f"{rate / 1e6:.1f} Mbit/s of payload {basis}" if rate else f"{case.mbit} Mbit/s"
                 line += f" + {self.payload[case.key] / MiB:.1f} MiB ÷ {said} ({link:.2f} s)"
             if self.find(case.key, _variant(PARALLEL_FLAG, PARALLEL_ENTRIES)):
@@ -463,17 +479,12 @@ class WanResults:
             lines.append(line)
         for key, rates in self.rates.items():
             case = self.case(key)
-            line = (
-                f"link, {case.title}: plain TCP streams of {self.sizes.probe_bytes // MiB} MiB carried "
-                f"{_said(rates, (NEAR_TO_FAR, FAR_TO_NEAR))} of payload one after the other"
-            )
-            if self.both_ways_measured(key):
-                line += f", {_said(rates, BOTH_WAYS.values())} at once"
-                basis = "the slower both-ways rate"
-            else:
-                basis = "the slower one-way rate (both ways at once not measured in these results)"
+            carried = ", ".join(f"{_said(rates, _RATE_KEYS[basis])} {_PROBES[basis]}" for basis in self.bases(key)[1:])
             share = (self.payload_rate(key) or 0.0) / (case.mbit or 1) / 1e4
-            lines.append(f"{line}; the floor takes {basis}, {share:.1f} % of the nominal rate")
+            lines.append(
+                f"link, {case.title}: the payload plain TCP streams of {self.sizes.probe_bytes // MiB} MiB carried: "
+                f"{carried}; the floor takes the slower direction {self.floor_basis(key)}, {share:.1f} % of nominal"
+            )
         return lines
 
     def _tables(self) -> list[list[tuple[str, ...]]]:
@@ -499,8 +510,9 @@ class WanResults:
         return "\n".join(lines) + "\n"
 
 
-def _said(rates: dict[str, float], names: Iterable[str]) -> str:
-    return " and ".join(f"{rates[name] / 1e6:.1f} Mbit/s {name}" for name in names)
+def _said(rates: dict[str, float], keys: dict[str, str]) -> str:
+    """Both directions' rates, from their keys in ``rates`` (direction → key)."""
+    return " and ".join(f"{rates[key] / 1e6:.1f} Mbit/s {direction}" for direction, key in keys.items())
 
 
 def _x(seconds: float, baseline: Measurement | None) -> str:
@@ -613,7 +625,7 @@ class _Bench:
             self._proxies.one_way = rtt_ms / 2000
             with self._capped(case.mbit):
                 if case.mbit and case.key not in self.rates:
-                    self.rates[case.key] = rates = self._link.payload_rates(self.sizes.probe_bytes)
+                    self.rates[case.key] = rates = self._link_rates()
                     _say(f"  {case.key:<10} link: " + ", ".join(f"{r / 1e6:.1f} Mbit/s {d}" for d, r in rates.items()))
                 for tool in self._tools(case):
                     destination = standing or self._side()
@@ -625,6 +637,18 @@ class _Bench:
         self._envs.wipe(source.registry)
         if standing is not None:
             self._envs.wipe(standing.registry)
+
+    def _link_rates(self) -> dict[str, float]:
+        """`Link.payload_rates`, and one stream each way at once through two of the proxies at the
+        case's delay (`THROUGH_PROXIES`' keys): the path a copy's bytes take, a relay in this process
+        on the far side's share of the two cores, beside the straight one."""
+        rates = self._link.payload_rates(self.sizes.probe_bytes)
+        one_way, self._proxies.one_way = self._proxies.one_way, RTT_MS / 2000
+        try:
+            relayed = self._link.both_ways(self.sizes.probe_bytes, relay=self._proxies)
+        finally:
+            self._proxies.one_way = one_way
+        return rates | {THROUGH_PROXIES[direction]: rate for direction, rate in relayed.items()}
 
     def _scale_skopeo(self, case: Case) -> None:
         assert case.skopeo_scaled_from is not None

@@ -21,8 +21,10 @@ What a capped link delivers to TCP is less than its rate: ``tbf`` counts whole f
 measures it with plain TCP streams through the same veth and qdisc: one each way, one after the
 other, and then one each way at the same time. The second pair is what a copy sees: it downloads
 and uploads at once, so each direction's queue also carries the ACKs of the other direction's
-data, and the ``tbf`` counts those against the same rate. Run as ``python -m benchmarks.wanlink``
-(on the near side) this module is the streams' near end.
+data, and the ``tbf`` counts those against the same rate. `Link.both_ways` runs such a pair
+through a relay too (the benchmark's latency proxies), the path a tool's bytes take: a userspace
+hop on the far side that shares the machine's cores with everything else. Run as ``python -m
+benchmarks.wanlink far|near …`` this module is the streams' two ends, each a process of its own.
 
 One stream each way at once varies from try to try far more than one alone (the two ramp up
 together, each one's ACKs queued behind the other's bytes): at 64 MiB, alone within 0.2 % of each
@@ -31,17 +33,19 @@ other, at once 0.1 to 3.5 % below that; so each measurement is the best of three
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 __all__ = [
     "BOTH_WAYS",
@@ -49,6 +53,7 @@ __all__ = [
     "NEAR_TO_FAR",
     "Link",
     "LinkUnavailable",
+    "Relay",
     "inside_private_network",
     "loopback",
     "private_link",
@@ -60,10 +65,21 @@ NEAR_TO_FAR, FAR_TO_NEAR = "near→far", "far→near"  # uploads to the registri
 # `Link.payload_rates`'s keys for the streams that ran at the same time, one each way.
 BOTH_WAYS = {direction: f"{direction} (both ways)" for direction in (NEAR_TO_FAR, FAR_TO_NEAR)}
 PROBE_TRIES = 3  # `Link.payload_rates` keeps the best of this many tries of each measurement
+_LOCAL = "127.0.0.1"  # where the registries listen, behind their proxies, and a relayed probe's far end
 _GO = b"g"  # far → near: start sending now (so that both directions start together)
 _BLOCK = 1 << 20
 _FAR_DEVICE, _NEAR_DEVICE = "wanfar", "wannear"
 _MARK = "FLUXMIRROR_WAN_NAMESPACE"  # set in the environment of the re-run under `unshare --net`
+
+
+class Relay(Protocol):
+    """What stands in front of the far side's servers: `benchmarks.latency.LatencyProxies`."""
+
+    one_way: float  # seconds each direction is held for, on connections made from now on
+
+    def add(self, upstream_host: str) -> str:
+        """Relay to ``upstream_host`` (``host:port``); return the ``host:port`` to connect to instead."""
+        ...
 
 
 class LinkUnavailable(RuntimeError):
@@ -103,11 +119,12 @@ class Link:
         """Bits of payload per second that plain TCP streams of ``size`` bytes get, the best of ``tries``.
 
         Keyed by direction: one stream near → far, then one far → near, each alone on the link;
-        then, under `BOTH_WAYS`' keys, one each way started together. Timed from the moment the
-        streams are told to start to the last byte's arrival: near → far on this (far) side; far →
-        near on the near side, which reports the moment (both namespaces read the one kernel's
-        monotonic clock). A receipt sent back instead would queue behind the near → far stream's
-        bytes when both run, up to the qdisc's 50 ms, and count against the far → near one.
+        then, under `BOTH_WAYS`' keys, one each way started together, straight across the veth
+        (`both_ways` without a relay). Timed from the moment the streams are told to start to the
+        last byte's arrival: near → far at the far end; far → near at the near end, which reports
+        the moment (both namespaces read the one kernel's monotonic clock). A receipt sent back
+        instead would queue behind the near → far stream's bytes when both run, up to the qdisc's
+        50 ms, and count against the far → near one.
 
         The best, not the mean: a floor is what the link can deliver, and a try that starts badly
         (two streams ramping up, each one's ACKs queued behind the other's bytes) says less about a
@@ -117,11 +134,18 @@ class Link:
             raise LinkUnavailable("the loopback fallback has no link to measure")
         best: dict[str, float] = {}
         for directions in ([NEAR_TO_FAR], [FAR_TO_NEAR], [NEAR_TO_FAR, FAR_TO_NEAR]):
-            for _ in range(tries):
-                for direction, rate in _timed_streams(self.near, directions, size).items():
-                    name = direction if len(directions) == 1 else BOTH_WAYS[direction]
-                    best[name] = max(rate, best.get(name, 0.0))
+            for direction, rate in _timed_streams(self.near, directions, size, tries=tries).items():
+                best[direction if len(directions) == 1 else BOTH_WAYS[direction]] = rate
         return best
+
+    def both_ways(
+        self, size: int, *, relay: Relay | None = None, streams: int = 1, tries: int = PROBE_TRIES
+    ) -> dict[str, float]:
+        """Payload bits/s per direction with ``streams`` streams each way at once, the best of ``tries``:
+        through ``relay`` (at its delay) if given, as a tool's bytes go, else straight across."""
+        if self._holder is None:
+            raise LinkUnavailable("the loopback fallback has no link to measure")
+        return _timed_streams(self.near, [NEAR_TO_FAR, FAR_TO_NEAR], size, streams=streams, tries=tries, relay=relay)
 
     def describe(self) -> str:
         if self._holder is None:
@@ -190,36 +214,84 @@ def private_link() -> Link:
     return link
 
 
-def _timed_streams(near: list[str], directions: list[str], size: int) -> dict[str, float]:
-    """One stream of ``size`` bytes per direction, all started at once by one near-end process."""
+def _timed_streams(
+    near: list[str],
+    directions: Sequence[str],
+    size: int,
+    *,
+    streams: int = 1,
+    tries: int = PROBE_TRIES,
+    relay: Relay | None = None,
+) -> dict[str, float]:
+    """``streams`` streams of ``size`` bytes per direction, all started at once; each direction's
+    payload bits/s, the best of ``tries``.
+
+    The far end is a process of its own (this module, ``far``), as the registries are: a relay in
+    this process (the latency proxies) then shares no interpreter with it. It listens on the
+    veth's far address, or behind ``relay`` on loopback, where the registries listen, one port per
+    direction. Through a relay that delays (``one_way``), the far end waits out the handshake round
+    trip that the proxy adds to a new connection before it starts the streams, and each
+    direction's time loses the delay it carries (near → far: the far end's word to start, then the
+    bytes; far → near: the bytes): the rate is the bandwidth alone, as the floor counts round trips
+    apart.
+    """
+    host = _LOCAL if relay is not None else FAR
+    one_way = relay.one_way if relay is not None else 0.0
+    settle = 2 * one_way
+    argv = [sys.executable, "-m", "benchmarks.wanlink", "far", host, str(size), str(streams), str(tries), str(settle)]
+    far = subprocess.Popen([*argv, *directions], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    assert far.stdout is not None
+    try:
+        ports: dict[str, int] = json.loads(far.stdout.readline() or "{}")
+        if set(ports) != set(directions):
+            raise LinkUnavailable(f"the probe's far end did not start (exit {far.poll()}; its output is above)")
+        addresses = {d: f"{host}:{ports[d]}" for d in directions}
+        targets = [f"{d}={relay.add(a) if relay is not None else a}" for d, a in addresses.items()]
+        near_argv = [*near, sys.executable, "-m", "benchmarks.wanlink", "near", str(size), str(streams), *targets]
+        best: dict[str, float] = {}
+        for _ in range(tries):
+            child = subprocess.run(near_argv, stdin=subprocess.DEVNULL, check=False, timeout=120)
+            run = json.loads(far.stdout.readline() or "{}")
+            ends: list[tuple[str, int, float]] = [(d, carried, at) for d, carried, at in run.get("ends", [])]
+            for direction in directions:
+                mine = [(carried, at) for d, carried, at in ends if d == direction]
+                if child.returncode != 0 or len(mine) != streams or any(carried != size for carried, _ in mine):
+                    raise LinkUnavailable(
+                        f"the {direction} streams carried {[c for c, _ in mine]} of {size} bytes each "
+                        f"(near end exit {child.returncode})"
+                    )
+                delay = one_way * (2 if direction == NEAR_TO_FAR else 1)
+                seconds = max(at for _, at in mine) - run["started"] - delay
+                best[direction] = max(streams * size * 8 / seconds, best.get(direction, 0.0))
+        return best
+    finally:
+        far.kill()
+        far.wait()
+
+
+def _far_main(argv: list[str]) -> int:
+    """The far end: one listening port per direction (printed as JSON), then per try ``streams``
+    connections on each, started together after ``settle`` seconds; prints, per try, when they
+    started and each stream's bytes and last byte's arrival (a far → near one's as the near end
+    reported it: both namespaces read the one kernel's monotonic clock)."""
+    host, size, streams, tries, settle, *directions = argv
     with ExitStack() as stack:
-        servers = [stack.enter_context(socket.create_server((FAR, 0))) for _ in directions]
-        streams = [
-            f"{direction}={server.getsockname()[1]}" for direction, server in zip(directions, servers, strict=True)
-        ]
-        argv = [*near, sys.executable, "-m", "benchmarks.wanlink", FAR, str(size), *streams]
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-        try:
-            connections = []
-            for server in servers:
-                server.settimeout(30)
-                connections.append(stack.enter_context(server.accept()[0]))
-            with ThreadPoolExecutor(len(directions)) as pool:
-                started = time.monotonic()
-                runs = [
-                    pool.submit(_far_end, connection, direction, size)
-                    for connection, direction in zip(connections, directions, strict=True)
+        servers = {d: stack.enter_context(socket.create_server((host, 0), backlog=int(streams))) for d in directions}
+        print(json.dumps({d: server.getsockname()[1] for d, server in servers.items()}), flush=True)
+        for server in servers.values():
+            server.settimeout(30)
+        for _ in range(int(tries)):
+            with ExitStack() as run:
+                accepted = [
+                    (d, run.enter_context(servers[d].accept()[0])) for d in directions for _ in range(int(streams))
                 ]
-                ends = [run.result() for run in runs]
-        except BaseException:
-            child.kill()
-            raise
-        finally:
-            child.wait()
-    for direction, (carried, _) in zip(directions, ends, strict=True):
-        if child.returncode != 0 or carried != size:
-            raise LinkUnavailable(f"the {direction} stream carried {carried} of {size} bytes (exit {child.returncode})")
-    return {direction: size * 8 / (at - started) for direction, (_, at) in zip(directions, ends, strict=True)}
+                time.sleep(float(settle))
+                with ThreadPoolExecutor(len(accepted)) as pool:
+                    started = time.monotonic()
+                    futures = [(d, pool.submit(_far_end, c, d, int(size))) for d, c in accepted]
+                    ends = [(d, *future.result()) for d, future in futures]
+            print(json.dumps({"started": started, "ends": ends}), flush=True)
+    return 0
 
 
 def _far_end(connection: socket.socket, direction: str, size: int) -> tuple[int, float]:
@@ -256,12 +328,14 @@ def _drain(connection: socket.socket) -> int:
     return received
 
 
-def _near_end(argv: list[str]) -> int:
-    """The near end of the timed streams (``DIRECTION=PORT`` each), one thread each: on the far
-    end's word send ``size`` bytes, or receive them and report how many, and when the last came."""
-    host, size, *streams = argv
+def _near_main(argv: list[str]) -> int:
+    """The near end (``DIRECTION=HOST:PORT`` each, ``streams`` connections to each), one thread a
+    stream: on the far end's word send ``size`` bytes, or receive them and report how many, and
+    when the last came."""
+    size, streams, *targets = argv
 
-    def stream(direction: str, port: str) -> None:
+    def stream(direction: str, address: str) -> None:
+        host, _, port = address.rpartition(":")
         with socket.create_connection((host, int(port)), timeout=60) as connection:
             if direction == NEAR_TO_FAR:
                 if connection.recv(1) == _GO:
@@ -272,8 +346,9 @@ def _near_end(argv: list[str]) -> int:
                     received += len(chunk)
                 connection.sendall(f"{received} {time.monotonic()!r}".encode())
 
-    with ThreadPoolExecutor(len(streams)) as pool:
-        for run in [pool.submit(stream, *spec.split("=")) for spec in streams]:
+    specs = [target.split("=", 1) for target in targets for _ in range(int(streams))]
+    with ThreadPoolExecutor(len(specs)) as pool:
+        for run in [pool.submit(stream, direction, address) for direction, address in specs]:
             run.result()
     return 0
 
@@ -285,4 +360,5 @@ def _run(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_near_end(sys.argv[1:]))
+    _ENDS = {"far": _far_main, "near": _near_main}
+    raise SystemExit(_ENDS[sys.argv[1]](sys.argv[2:]))
