@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol
@@ -266,9 +266,10 @@ def _sent_whole(size: int, chunk_size: int) -> bool:
 
 
 class _Upload:
-    """One upload: the session in hand (`location`), the position each side has reached, the running
-    hash, and whether that session is the one the journal holds (a recorded session outlives a
-    cancelled run)."""
+    """One upload: how it is sent (`whole`, in the committing PUT, or in PATCHes of `chunk_size`),
+    the session in hand (`location`), the position each side has reached, the running hash, and
+    whether that session is the one the journal holds (a recorded session outlives a cancelled
+    run; a whole blob, sent in one request, is never recorded)."""
 
     def __init__(
         self,
@@ -279,13 +280,16 @@ class _Upload:
         journal: UploadJournal,
         key: UploadKey,
         bandwidth: Bandwidth | None,
+        chunk_size: int,
     ) -> None:
         self.source = source
         self.bandwidth = bandwidth
         self.destination = destination
         self.repository = repository
         self.blob = blob
-        self.journal = journal
+        self.chunk_size = chunk_size
+        self.whole = _sent_whole(blob.size, chunk_size)
+        self.journal = NO_JOURNAL if self.whole else journal
         self.key = key
         self.location = ""
         self.hasher = new_hasher(blob.digest)
@@ -337,7 +341,7 @@ class _Upload:
         if self.hashed != self.blob.size or actual != self.blob.digest:
             raise DigestMismatchError(f"blob {self.blob.digest}: content hashes to {actual}")
 
-    async def whole(self, mount_from: str | None) -> Placement:
+    async def place_whole(self, mount_from: str | None) -> Placement:
         """Place a small blob in two requests. The POST asks for a mount from `mount_from`, or else
         from the destination repository itself, whose 201 says it holds the blob already (the HEAD
         a larger blob starts with). In that second case a registry source's read starts beside the
@@ -351,7 +355,7 @@ class _Upload:
         )
         if location is None:
             return Placement.MOUNTED if mount_from else Placement.EXISTING
-        await self.push(location, 0, 0)
+        await self.push(location, 0)
         return Placement.PUSHED
 
     def read_ahead(self) -> None:
@@ -394,23 +398,29 @@ class _Upload:
         return None
 
     async def transmit(
-        self, method: str, start: int, end: int, headers: dict[str, str], params: list[tuple[str, str]] | None = None
+        self,
+        method: str,
+        body: AsyncIterator[bytes],
+        length: int,
+        headers: Mapping[str, str],
+        *,
+        params: list[tuple[str, str]] | None = None,
+        ok: tuple[int, ...],
     ) -> str:
-        """Send bytes [start, end) to the session in hand (a PATCH, or the committing PUT of a whole
-        blob); returns the Location to go on at. A failure of the body's own read is raised as itself."""
-        headers["Content-Length"] = str(end - start)
+        """Send `body` (`length` bytes) to the session in hand: a PATCH, or the committing PUT of a
+        whole blob; returns the Location to go on at. A failure of the body's own read is raised as
+        itself."""
         self.source_failure = None
-        committing = method == "PUT"
         try:
             async with self.destination.request(
                 method,
                 self.location,
                 repository=self.repository,
                 scopes=[push_scope(self.repository)],
-                headers=headers,
+                headers={"Content-Type": "application/octet-stream", **headers, "Content-Length": str(length)},
                 params=params,
-                data=self.checked_body() if committing else self.body(start, end),
-                ok=(201, 204) if committing else (202, 201, 204),
+                data=body,
+                ok=ok,
             ) as response:
                 return response.headers.get("Location", self.location)
         except NetworkError:
@@ -418,18 +428,18 @@ class _Upload:
                 raise self.source_failure from None
             raise
 
-    async def send(self, chunk_size: int, offset: int) -> None:
-        """Send every byte from `offset` on, resuming where the registry says it stands after a break
-        (or starting a new session when it lost ours), and recording each completed chunk's
-        `Location`; leaves `location` where to commit."""
-        size, resumes = self.blob.size, 0
+    async def send(self, offset: int) -> None:
+        """Send every byte from `offset` on in PATCHes, resuming where the registry says it stands
+        after a break (or starting a new session when it lost ours), and recording each completed
+        chunk's `Location`; leaves `location` where to commit."""
+        size, chunk_size, resumes = self.blob.size, self.chunk_size, 0
         while offset < size:
             end = min(size, offset + chunk_size) if chunk_size else size
-            headers = {"Content-Type": "application/octet-stream"}
-            if chunk_size or offset:
-                headers["Content-Range"] = f"{offset}-{end - 1}"
+            ranged = {"Content-Range": f"{offset}-{end - 1}"} if chunk_size or offset else {}
             try:
-                self.location = await self.transmit("PATCH", offset, end, headers)
+                self.location = await self.transmit(
+                    "PATCH", self.body(offset, end), end - offset, ranged, ok=(202, 201, 204)
+                )
             except NetworkError as exc:
                 resumes += 1
                 if resumes > MAX_RESUMES or not exc.temporary or exc is self.source_failure:
@@ -447,8 +457,14 @@ class _Upload:
         resumes = 0
         while True:
             try:
-                headers = {"Content-Type": "application/octet-stream"}
-                await self.transmit("PUT", 0, self.blob.size, headers, [("digest", self.blob.digest)])
+                await self.transmit(
+                    "PUT",
+                    self.checked_body(),
+                    self.blob.size,
+                    {},
+                    params=[("digest", self.blob.digest)],
+                    ok=(201, 204),
+                )
                 return
             except NetworkError as exc:
                 resumes += 1
@@ -495,16 +511,16 @@ class _Upload:
             await self._cursor.close()
             self._cursor = None
 
-    async def push(self, location: str, offset: int, chunk_size: int) -> None:
+    async def push(self, location: str, offset: int) -> None:
         """Send the bytes from `offset` on to the session at `location` and commit. A failure
         abandons the session and drops its record; a cancellation (the job's deadline, the run's
         signal) leaves a recorded session for the next run and abandons any other."""
         self.location = location
         try:
-            if _sent_whole(self.blob.size, chunk_size):
+            if self.whole:
                 await self.send_whole()
             else:
-                await self.send(chunk_size, offset)
+                await self.send(offset)
                 await self.commit()
         except asyncio.CancelledError:
             if not self.recorded:
@@ -558,15 +574,14 @@ async def transfer_blob(
     POST, PUT (or DELETE) around them never wait on it."""
     new_hasher(blob.digest)  # an unknown algorithm is refused before anything is asked or sent
     key = UploadKey(destination.registry, repository, blob.digest, blob.size)
-    whole = _sent_whole(blob.size, chunk_size)
-    upload = _Upload(source, destination, repository, blob, NO_JOURNAL if whole else journal, key, bandwidth)
+    upload = _Upload(source, destination, repository, blob, journal, key, bandwidth, chunk_size)
     # The source read is the upload's body: one --adaptive slot on each side for the whole copy
     # (docs/sync.md#adaptive).
     source_gate = source.client.gate if isinstance(source, RegistrySource) else None
     async with hold(destination.gate, source_gate):
         try:
-            if whole:
-                return await upload.whole(mount_from)
+            if upload.whole:
+                return await upload.place_whole(mount_from)
             if await blob_exists(destination, repository, blob.digest):
                 await journal.forget(key)
                 return Placement.EXISTING
@@ -578,7 +593,7 @@ async def transfer_blob(
                 if location is None:
                     return Placement.MOUNTED
                 resumed = location, 0
-            await upload.push(*resumed, chunk_size)
+            await upload.push(*resumed)
         finally:
             await upload.close_source()
     return Placement.PUSHED
