@@ -137,15 +137,21 @@ async def _with_manifest(job: _Tag, first: _Comparison | JobFailure) -> _Compari
     again and reports what it gets, so nothing is lost but the head start."""
     if not isinstance(first, _Comparison) or decide(first.digest, first.existing, job.settings) not in WRITES:
         return first
-    source = job.entry.source_repository
-    client = job.session.registries.client(source.registry)
     try:
-        async with asyncio.timeout(job.settings.timeout.total_seconds()), job.lookups(source.registry):
-            manifest = await client.get_manifest(source.path, first.digest)
+        async with (
+            asyncio.timeout(job.settings.timeout.total_seconds()),
+            job.lookups(job.entry.source_repository.registry),
+        ):
+            manifest = await _source_manifest(job, first.digest)
     except (FluxMirrorError, TimeoutError) as exc:
         log.info(kv("manifest lookahead failed", src=f"{job.entry.source}@{first.digest}", err=exc))
         return first
     return first if manifest is None else _Comparison(first.digest, first.existing, manifest)
+
+
+async def _source_manifest(job: _Tag, digest: str) -> Manifest | None:
+    source = job.entry.source_repository
+    return await job.session.registries.client(source.registry).get_manifest(source.path, digest)
 
 
 async def _first_comparison(job: _Tag) -> _Comparison | JobFailure:
@@ -196,9 +202,7 @@ async def _mirror_tag(job: _Tag, comparison: _Comparison) -> TagResult:
         )
     if status in WRITES:
         try:
-            manifest = comparison.manifest or await job.session.registries.client(source.registry).get_manifest(
-                source.path, digest
-            )
+            manifest = comparison.manifest or await _source_manifest(job, digest)
             if manifest is None:
                 raise OCIError(f"get manifest {entry.source}@{digest}: MANIFEST_UNKNOWN: manifest unknown")
             await job.destination.write(source, manifest, tag)
