@@ -55,7 +55,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -866,7 +866,7 @@ def run(sizes: Sizes = FULL) -> WanResults:
 def run_here(sizes: Sizes, link: Link, notes: Sequence[str] = ()) -> WanResults:
     """Every case over ``link``, in this process's network namespace; progress goes to stderr."""
     notes = list(notes)
-    with LocalRegistries(prefix="fluxmirror-wan-") as envs, link, LatencyProxies(link.far) as proxies:
+    with LocalRegistries(prefix="fluxmirror-wan-") as envs, closing(link), closing(LatencyProxies(link.far)) as proxies:
         bench = _Bench(envs, link, proxies, sizes)
         bench.prepare()
         if PARALLEL_FLAG not in bench.flags:

@@ -44,8 +44,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 __all__ = [
     "BOTH_WAYS",
@@ -156,14 +155,6 @@ class Link:
         if self._holder is not None:
             self._holder.kill()
             self._holder.wait()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def inside_private_network() -> bool:
