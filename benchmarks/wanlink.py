@@ -131,11 +131,12 @@ class Link:
         """
         if self._holder is None:
             raise LinkUnavailable("the loopback fallback has no link to measure")
-        best: dict[str, float] = {}
-        for directions in ([NEAR_TO_FAR], [FAR_TO_NEAR], [NEAR_TO_FAR, FAR_TO_NEAR]):
-            for direction, rate in _timed_streams(self.near, directions, size, tries=tries).items():
-                best[direction if len(directions) == 1 else BOTH_WAYS[direction]] = rate
-        return best
+        alone = {
+            direction: _timed_streams(self.near, [direction], size, tries=tries)[direction]
+            for direction in (NEAR_TO_FAR, FAR_TO_NEAR)
+        }
+        together = self.both_ways(size, tries=tries)
+        return alone | {BOTH_WAYS[direction]: rate for direction, rate in together.items()}
 
     def both_ways(
         self, size: int, *, relay: Relay | None = None, streams: int = 1, tries: int = PROBE_TRIES
